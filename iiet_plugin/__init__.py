@@ -1,0 +1,7 @@
+"""iiet_plugin: IIET and ODE-solver Transformers for fairseq and timm.
+
+Importing the package registers what the installed hosts support: the fairseq models,
+tasks and criterions (``--user-dir``) and the timm ``iiet_vit_*`` entrypoints, and
+allow-lists the classes fairseq checkpoints need for ``weights_only=True`` loading.
+"""
+__version__ = "0.1.0"
