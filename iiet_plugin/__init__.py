@@ -5,3 +5,10 @@ tasks and criterions (``--user-dir``) and the timm ``iiet_vit_*`` entrypoints, a
 allow-lists the classes fairseq checkpoints need for ``weights_only=True`` loading.
 """
 __version__ = "0.1.0"
+
+try:
+    import fairseq  # noqa: F401
+except ImportError:  # fairseq is optional at import time (timm-only use)
+    fairseq = None
+if fairseq is not None:
+    from . import seq  # noqa: F401,E402  (registers the fairseq models)

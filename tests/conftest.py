@@ -19,3 +19,17 @@ def shared_data(*parts):
     if not os.path.exists(path):
         pytest.skip(f"real-data slice not available: {path} is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def lm_data(tmp_path_factory):
+    """A binarized slice of the WEB Bible (1500/100/100 verses) for the LM flows."""
+    from fairseq_helpers import run_cli, write_slice
+    src = shared_data("lm", "bible_web")
+    work = tmp_path_factory.mktemp("lm")
+    for split, n in (("train", 1500), ("valid", 100), ("test", 100)):
+        write_slice(os.path.join(src, f"{split}.txt.gz"), work / f"{split}.txt", n)
+    run_cli("fairseq-preprocess", "--only-source", "--trainpref", str(work / "train.txt"),
+            "--validpref", str(work / "valid.txt"), "--testpref", str(work / "test.txt"),
+            "--destdir", str(work / "bin"), "--workers", "1", "--nwordssrc", "1500")
+    return work

@@ -1,0 +1,170 @@
+"""fairseq's pre-norm decoder layer as an ODE block.
+
+The layer keeps fairseq's parameters and names (``self_attn``, ``encoder_attn``,
+``fc1``, ``fc2``, the LayerNorms), so vanilla checkpoints load; it adds a solver
+(``ode``) and runs ``y' = solver(evaluate, y)`` with the stage function
+
+    evaluate(z, base, slot) = ((base + a) + c) + f
+        a = SelfAttn(LN(z))              (cache slot ``slot``)
+        c = CrossAttn(LN(z + a))         (decoders with an encoder)
+        f = FFN(LN(z + a + c))
+
+i.e. ``base + G(z)`` with the additions in fairseq's order, so ``evaluate(y, y)`` is the
+vanilla layer bit for bit; ``base = None`` returns the branch ``G(z) = (a + c) + f``.
+"""
+from typing import Dict, List, Optional
+
+import torch
+from fairseq.modules.transformer_layer import TransformerDecoderLayerBase
+from torch import Tensor
+
+from ..ode import ODESolver
+from .attention import SlottedMultiheadAttention
+from .context import ODEForwardContext
+
+KV_CACHE_MODES = ("per_iter", "shared_final")
+
+
+def _add(base: Optional[Tensor], x: Tensor) -> Tensor:
+    return x if base is None else base + x
+
+
+class ODEDecoderLayer(TransformerDecoderLayerBase):
+    """A decoder layer evaluated by an ODE solver; see the module docstring."""
+
+    def __init__(self, cfg, no_encoder_attn=False, add_bias_kv=False, add_zero_attn=False):
+        super().__init__(cfg, no_encoder_attn, add_bias_kv, add_zero_attn)
+        if not self.normalize_before:
+            raise ValueError("ODE decoder layers are pre-norm: set decoder_normalize_before=True")
+        if self.w_resid is not None:
+            raise ValueError("scale_resids is not supported by ODE layers (it rescales the residual path)")
+        if self.cross_self_attention:
+            raise ValueError("cross_self_attention is not supported by ODE layers")
+        self.layer_index = 0
+        self.kv_cache_mode = "per_iter"
+        self.ode: Optional[ODESolver] = None
+        self.ode_context: Optional[ODEForwardContext] = None
+        self._call: Optional[Dict] = None
+
+    def build_self_attention(self, embed_dim, cfg, add_bias_kv=False, add_zero_attn=False):
+        return SlottedMultiheadAttention(
+            embed_dim,
+            cfg.decoder.attention_heads,
+            dropout=cfg.attention_dropout,
+            add_bias_kv=add_bias_kv,
+            add_zero_attn=add_zero_attn,
+            self_attention=True,
+            q_noise=self.quant_noise,
+            qn_block_size=self.quant_noise_block_size,
+            xformers_att_config=cfg.decoder.xformers_att_config,
+        )
+
+    def attach(self, layer_index: int, solver: ODESolver, context: ODEForwardContext, kv_cache_mode: str) -> None:
+        if kv_cache_mode not in KV_CACHE_MODES:
+            raise ValueError(f"kv_cache_mode: unknown value {kv_cache_mode!r}; allowed values: {', '.join(KV_CACHE_MODES)}")
+        self.layer_index = layer_index
+        self.ode = solver
+        self.ode_context = context
+        self.kv_cache_mode = kv_cache_mode
+
+    # -- the stage function -------------------------------------------------------------
+    def _self_attention(self, h: Tensor, slot: int) -> Tensor:
+        call = self._call
+        incremental_state = call["incremental_state"]
+        shared = self.kv_cache_mode == "shared_final" and incremental_state is not None
+        self.self_attn.use_slot(0 if shared else slot)
+        snapshot = None
+        if shared and slot < self.ode.num_evals - 1:
+            # approximate mode: earlier evaluations read the final evaluation's cache
+            # (plus their own current key) and leave it untouched
+            snapshot = dict(self.self_attn._get_input_buffer(incremental_state))
+        a, _ = self.self_attn(
+            query=h, key=h, value=h,
+            key_padding_mask=call["self_attn_padding_mask"],
+            incremental_state=incremental_state,
+            need_weights=False,
+            attn_mask=call["self_attn_mask"],
+        )
+        if snapshot is not None:
+            self.self_attn._set_input_buffer(incremental_state, snapshot)
+        if self.c_attn is not None:
+            tgt_len, bsz = a.size(0), a.size(1)
+            a = a.view(tgt_len, bsz, self.nh, self.head_dim)
+            a = torch.einsum("tbhd,h->tbhd", a, self.c_attn)
+            a = a.reshape(tgt_len, bsz, self.embed_dim)
+        if self.attn_ln is not None:
+            a = self.attn_ln(a)
+        return self.dropout_module(a)
+
+    def _cross_attention(self, h: Tensor) -> Tensor:
+        call = self._call
+        c, attn = self.encoder_attn(
+            query=h,
+            key=call["encoder_out"],
+            value=call["encoder_out"],
+            key_padding_mask=call["encoder_padding_mask"],
+            incremental_state=call["cross_state"],
+            static_kv=True,
+            need_weights=call["need_attn"] or (not self.training and self.need_attn),
+            need_head_weights=call["need_head_weights"],
+        )
+        call["attn"] = attn
+        return self.dropout_module(c)
+
+    def _ffn(self, h: Tensor) -> Tensor:
+        f = self.activation_fn(self.fc1(h))
+        f = self.activation_dropout_module(f)
+        if self.ffn_layernorm is not None:
+            f = self.ffn_layernorm(f)
+        f = self.fc2(f)
+        return self.dropout_module(f)
+
+    def evaluate(self, z: Tensor, base: Optional[Tensor], slot: int) -> Tensor:
+        """``base + G(z)`` (``G(z)`` when ``base`` is None), additions in fairseq's order."""
+        a = self._self_attention(self.self_attn_layer_norm(z), slot)
+        h = z + a
+        acc = h if base is z else _add(base, a)
+        if self.encoder_attn is not None and self._call["encoder_out"] is not None:
+            c = self._cross_attention(self.encoder_attn_layer_norm(h))
+            h = h + c
+            acc = h if base is z else acc + c
+        f = self._ffn(self.final_layer_norm(h))
+        return acc + f
+
+    # -- fairseq's layer interface ------------------------------------------------------
+    def forward(
+        self,
+        x,
+        encoder_out: Optional[Tensor] = None,
+        encoder_padding_mask: Optional[Tensor] = None,
+        incremental_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]] = None,
+        prev_self_attn_state: Optional[List[Tensor]] = None,
+        prev_attn_state: Optional[List[Tensor]] = None,
+        self_attn_mask: Optional[Tensor] = None,
+        self_attn_padding_mask: Optional[Tensor] = None,
+        need_attn: bool = False,
+        need_head_weights: bool = False,
+    ):
+        if prev_self_attn_state is not None or prev_attn_state is not None:
+            raise ValueError("ODE decoder layers do not accept prev_self_attn_state/prev_attn_state (ONNX export path)")
+        if need_head_weights:
+            need_attn = True
+        # Cross-attention keys/values depend only on the encoder output and the weights:
+        # all evaluations of this layer share one static cache, also in full forwards.
+        cross_state = incremental_state
+        if cross_state is None and encoder_out is not None and self.ode.num_evals > 1:
+            cross_state = {}
+        self._call = dict(
+            encoder_out=encoder_out, encoder_padding_mask=encoder_padding_mask,
+            incremental_state=incremental_state, cross_state=cross_state,
+            self_attn_mask=self_attn_mask, self_attn_padding_mask=self_attn_padding_mask,
+            need_attn=need_attn, need_head_weights=need_head_weights, attn=None,
+        )
+        try:
+            ctx = self.ode_context
+            history = ctx.history_for(self.layer_index, x)
+            x = self.ode(self.evaluate, x, history, ctx.recorder)
+            attn = self._call["attn"]
+        finally:
+            self._call = None
+        return x, attn, None

@@ -1,0 +1,119 @@
+"""``iiet_lm``: fairseq's pre-norm Transformer language model with ODE layers.
+
+Same sizes, embeddings, adaptive input/softmax and parameter names as fairseq's
+``transformer_lm``; the solver is chosen by ``--ode-solver`` (euler, rk2, rk4, pc, iie).
+"""
+from contextlib import ExitStack
+from dataclasses import field, make_dataclass
+
+from fairseq import options
+from fairseq.models import register_model, register_model_architecture
+from fairseq.models.transformer_lm import (
+    TransformerLanguageModel,
+    TransformerLanguageModelConfig,
+    base_lm_architecture,
+    transformer_lm_gpt2_medium,
+    transformer_lm_gpt2_small,
+)
+from fairseq.modules import AdaptiveInput, CharacterTokenEmbedder
+from fairseq.utils import safe_getattr
+from omegaconf import OmegaConf, open_dict
+
+from .decoder import ODETransformerDecoder
+from .options import ScheduleFields, ode_defaults, ode_fields
+
+IIETLanguageModelConfig = make_dataclass(
+    "IIETLanguageModelConfig",
+    [(name, typ, f) for name, (typ, f) in ode_fields("").items()]
+    + [("iie_start_update", int, field(default=0, metadata=ScheduleFields.__dataclass_fields__["iie_start_update"].metadata)),
+       ("kv_cache_mode", ScheduleFields.__annotations__["kv_cache_mode"],
+        field(default="per_iter", metadata=ScheduleFields.__dataclass_fields__["kv_cache_mode"].metadata))],
+    bases=(TransformerLanguageModelConfig,),
+)
+IIETLanguageModelConfig.__module__ = __name__
+IIETLanguageModelConfig.__doc__ = "transformer_lm's options plus the ODE solver options."
+
+
+def _input_embedding(args, task):
+    """Token embeddings as ``transformer_lm`` builds them (plain, adaptive or character)."""
+    if args.character_embeddings:
+        return CharacterTokenEmbedder(
+            task.source_dictionary, eval(args.character_filters), args.character_embedding_dim,
+            args.decoder_embed_dim, args.char_embedder_highway_layers,
+        )
+    if args.adaptive_input:
+        return AdaptiveInput(
+            len(task.source_dictionary), task.source_dictionary.pad(), args.decoder_input_dim,
+            args.adaptive_input_factor, args.decoder_embed_dim,
+            options.eval_str_list(args.adaptive_input_cutoff, type=int),
+            args.quant_noise_pq, args.quant_noise_pq_block_size,
+        )
+    return TransformerLanguageModel.build_embedding(args, task.source_dictionary, args.decoder_input_dim)
+
+
+@register_model("iiet_lm", dataclass=IIETLanguageModelConfig)
+class IIETLanguageModel(TransformerLanguageModel):
+    """Decoder-only IIET (or RK2/RK4/PCformer/vanilla) language model."""
+
+    @classmethod
+    def build_model(cls, args, task):
+        with open_dict(args) if OmegaConf.is_config(args) else ExitStack():
+            args.decoder_normalize_before = True  # ODE layers are pre-norm, as transformer_lm's presets
+            if args.decoder_layers_to_keep:
+                args.decoder_layers = len(args.decoder_layers_to_keep.split(","))
+            if safe_getattr(args, "max_target_positions", None) is None:
+                args.max_target_positions = safe_getattr(args, "tokens_per_sample", 1024)
+        if args.tie_adaptive_weights and not args.adaptive_input:
+            raise ValueError("tie_adaptive_weights requires adaptive_input")
+        embed_tokens = _input_embedding(args, task)
+        decoder = ODETransformerDecoder(args, task.target_dictionary, embed_tokens, no_encoder_attn=True)
+        return cls(decoder)
+
+    # conveniences shared with the IIAD tooling
+    @property
+    def plan(self):
+        return self.decoder.plan
+
+    def set_plan(self, plan):
+        return self.decoder.set_plan(plan)
+
+
+def _ode_lm_defaults(args):
+    ode_defaults(args)
+    args.iie_start_update = safe_getattr(args, "iie_start_update", 0)
+    args.kv_cache_mode = safe_getattr(args, "kv_cache_mode", "per_iter")
+
+
+def iiet_lm_base(args):
+    """fairseq's ``transformer_lm`` sizes (512/2048, 6 layers, 8 heads), pre-norm.
+
+    ``--arch iiet_lm`` itself takes these from the dataclass defaults (fairseq registers
+    an architecture of the model's own name); presets below build on this function.
+    """
+    _ode_lm_defaults(args)
+    base_lm_architecture(args)
+
+
+@register_model_architecture("iiet_lm", "iiet_lm_tiny")
+def iiet_lm_tiny(args):
+    """A CPU-sized model for tests and demos: 64-dim, 2 layers, 2 heads."""
+    args.decoder_embed_dim = safe_getattr(args, "decoder_embed_dim", 64)
+    args.decoder_ffn_embed_dim = safe_getattr(args, "decoder_ffn_embed_dim", 128)
+    args.decoder_layers = safe_getattr(args, "decoder_layers", 2)
+    args.decoder_attention_heads = safe_getattr(args, "decoder_attention_heads", 2)
+    args.dropout = safe_getattr(args, "dropout", 0.1)
+    iiet_lm_base(args)
+
+
+@register_model_architecture("iiet_lm", "iiet_lm_gpt2_small")
+def iiet_lm_gpt2_small(args):
+    """fairseq's ``transformer_lm_gpt2_small`` sizes (1024/4096, 24 layers, 16 heads, gelu)."""
+    _ode_lm_defaults(args)
+    transformer_lm_gpt2_small(args)
+
+
+@register_model_architecture("iiet_lm", "iiet_lm_gpt2_medium")
+def iiet_lm_gpt2_medium(args):
+    """fairseq's ``transformer_lm_gpt2_medium`` sizes (1280/5120, 36 layers, 20 heads, gelu)."""
+    _ode_lm_defaults(args)
+    transformer_lm_gpt2_medium(args)
