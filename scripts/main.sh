@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
 # The main job (creates or reuses ./.venv).
 source "$(dirname "$0")/env.sh"
-exec iiet-demo "$@"
+exec python examples/lm/main_job.py "$@"
