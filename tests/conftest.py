@@ -33,3 +33,16 @@ def lm_data(tmp_path_factory):
             "--validpref", str(work / "valid.txt"), "--testpref", str(work / "test.txt"),
             "--destdir", str(work / "bin"), "--workers", "1", "--nwordssrc", "1500")
     return work
+
+
+@pytest.fixture(scope="session")
+def mt_data(tmp_path_factory):
+    """English->German slice (2000 train / 60 valid / 60 test pairs), sentencepiece, binarized."""
+    import subprocess
+    import sys
+    raw = shared_data("mt", "en-de")
+    out = tmp_path_factory.mktemp("mt")
+    subprocess.run([sys.executable, os.path.join(ROOT, "examples", "mt", "prepare_ende.py"), raw, str(out),
+                    "--vocab", "1000", "--train-lines", "2000", "--eval-lines", "60"],
+                   check=True, capture_output=True)
+    return out

@@ -52,3 +52,16 @@ def write_slice(src_gz, dst, lines):
             if i >= lines:
                 break
             out.write(line)
+
+
+def build_mt(*flags, arch="iiet_transformer_tiny", num_words=40):
+    """An ``iiet_transformer`` built in-process (joined toy dictionary)."""
+    from fairseq import options
+    from fairseq.tasks.translation import TranslationTask
+    parser = options.get_training_parser()
+    args = options.parse_args_and_arch(
+        parser, ["unused-data", "--task", "translation", "--arch", arch, "--user-dir", USER_DIR,
+                 "--source-lang", "en", "--target-lang", "de", "--cpu", *flags])
+    d = dictionary(num_words)
+    task = TranslationTask(args, d, d)
+    return task.build_model(args), task, args

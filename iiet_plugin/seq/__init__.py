@@ -3,4 +3,4 @@ from .safe_globals import allow_fairseq_checkpoint_globals
 
 allow_fairseq_checkpoint_globals()
 
-from . import lm  # noqa: E402,F401  (registers iiet_lm and its presets)
+from . import lm, mt  # noqa: E402,F401  (register iiet_lm, iiet_transformer and their presets)

@@ -15,7 +15,7 @@ vanilla layer bit for bit; ``base = None`` returns the branch ``G(z) = (a + c) +
 from typing import Dict, List, Optional
 
 import torch
-from fairseq.modules.transformer_layer import TransformerDecoderLayerBase
+from fairseq.modules.transformer_layer import TransformerDecoderLayerBase, TransformerEncoderLayerBase
 from torch import Tensor
 
 from ..ode import ODESolver
@@ -168,3 +168,49 @@ class ODEDecoderLayer(TransformerDecoderLayerBase):
         finally:
             self._call = None
         return x, attn, None
+
+
+class ODEEncoderLayer(TransformerEncoderLayerBase):
+    """fairseq's pre-norm encoder layer as an ODE block:
+
+        evaluate(z, base, slot) = (base + a) + f,  a = SelfAttn(LN(z)),  f = FFN(LN(z + a))
+    """
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        if not self.normalize_before:
+            raise ValueError("ODE encoder layers are pre-norm: set encoder_normalize_before=True")
+        self.layer_index = 0
+        self.ode: Optional[ODESolver] = None
+        self.ode_context: Optional[ODEForwardContext] = None
+        self._call: Optional[Dict] = None
+
+    def attach(self, layer_index: int, solver: ODESolver, context: ODEForwardContext, kv_cache_mode: str = "") -> None:
+        self.layer_index = layer_index
+        self.ode = solver
+        self.ode_context = context
+
+    def evaluate(self, z: Tensor, base: Optional[Tensor], slot: int) -> Tensor:
+        """``base + G(z)`` (``G(z)`` when ``base`` is None), additions in fairseq's order."""
+        h = self.self_attn_layer_norm(z)
+        a, _ = self.self_attn(query=h, key=h, value=h, key_padding_mask=self._call["padding_mask"],
+                              need_weights=False, attn_mask=self._call["attn_mask"])
+        a = self.dropout_module(a)
+        h = z + a
+        acc = h if base is z else _add(base, a)
+        f = self.activation_fn(self.fc1(self.final_layer_norm(h)))
+        f = self.activation_dropout_module(f)
+        f = self.dropout_module(self.fc2(f))
+        return acc + f
+
+    def forward(self, x, encoder_padding_mask: Optional[Tensor], attn_mask: Optional[Tensor] = None):
+        if attn_mask is not None:  # fairseq's convention: 1 = masked
+            attn_mask = attn_mask.masked_fill(attn_mask.to(torch.bool), -1e8 if x.dtype == torch.float32 else -1e4)
+        if self.return_fc:
+            raise ValueError("return_fc is not supported by ODE encoder layers")
+        self._call = dict(padding_mask=encoder_padding_mask, attn_mask=attn_mask)
+        try:
+            ctx = self.ode_context
+            return self.ode(self.evaluate, x, ctx.history_for(self.layer_index, x), ctx.recorder)
+        finally:
+            self._call = None

@@ -1,8 +1,10 @@
 """Allow-list what fairseq checkpoints pickle, for ``torch.load(weights_only=True)``.
 
 torch >= 2.6 loads with ``weights_only=True`` by default.  fairseq checkpoints hold
-``argparse.Namespace`` (legacy ``args``) and omegaconf containers (``cfg``); nothing
-else outside torch's own allow-list.  Weights-only loading stays on.
+``argparse.Namespace`` (legacy ``args``), omegaconf containers (``cfg``) and, when a
+metric such as BLEU selects the best checkpoint, numpy scalars/arrays in the checkpoint
+state (``best``).  These are data containers; nothing on the list executes code on load.
+Weights-only loading stays on.
 """
 import argparse
 import collections
@@ -18,7 +20,13 @@ try:  # omegaconf is a fairseq dependency
 except ImportError:  # pragma: no cover
     _OMEGACONF = []
 
-SAFE_GLOBALS = [argparse.Namespace, collections.defaultdict, dict, list, int, typing.Any] + _OMEGACONF
+import numpy
+from numpy.core.multiarray import _reconstruct, scalar
+
+_NUMPY = [_reconstruct, scalar, numpy.ndarray, numpy.dtype, type(numpy.dtype("float64")),
+          type(numpy.dtype("float32")), type(numpy.dtype("int64"))]
+
+SAFE_GLOBALS = [argparse.Namespace, collections.defaultdict, dict, list, int, typing.Any] + _OMEGACONF + _NUMPY
 
 
 def allow_fairseq_checkpoint_globals() -> None:

@@ -1,0 +1,74 @@
+"""Segment an English->German corpus with sentencepiece and binarize it for fairseq.
+
+Why sentencepiece (not subword-nmt): it trains on raw text (no Moses tokenizer needed for
+the placeholders and markup of software messages), its segmentation is reversible, so
+``--eval-bleu-detok space --eval-bleu-remove-bpe sentencepiece`` and
+``fairseq-generate --post-process sentencepiece`` give detokenized text for sacreBLEU, and
+it runs offline from a pip wheel.
+
+    python examples/mt/prepare_ende.py RAW OUT [--vocab 8000] [--train-lines N]
+
+RAW holds {train,valid,test}.{SRC,TGT} (optionally .gz; --src en --tgt de by default): ../shared/data/mt/en-de here, or
+the output of build_ende_corpus.py.  OUT receives spm.model, the segmented text and
+OUT/bin (fairseq-preprocess, joined dictionary).
+"""
+import argparse
+import gzip
+import os
+import subprocess
+import sys
+
+SPLITS = ("train", "valid", "test")
+
+
+def read(raw, split, lang, limit=None):
+    path = os.path.join(raw, f"{split}.{lang}")
+    if not os.path.exists(path):
+        path += ".gz"
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        lines = [line.rstrip("\n") for line in f]
+    return lines[:limit] if limit else lines
+
+
+def main(argv=None):
+    import sentencepiece as spm
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("raw")
+    p.add_argument("out")
+    p.add_argument("--vocab", type=int, default=8000)
+    p.add_argument("--train-lines", type=int, default=None, help="use only the first N training pairs")
+    p.add_argument("--eval-lines", type=int, default=None, help="use only the first N valid/test pairs")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--src", default="en")
+    p.add_argument("--tgt", default="de")
+    args = p.parse_args(argv)
+    langs = (args.src, args.tgt)
+    os.makedirs(args.out, exist_ok=True)
+    text = {(s, l): read(args.raw, s, l, args.train_lines if s == "train" else args.eval_lines)
+            for s in SPLITS for l in langs}
+    joint = os.path.join(args.out, "spm_train.txt")
+    with open(joint, "w", encoding="utf-8") as f:
+        for lang in langs:
+            f.writelines(line + "\n" for line in text[("train", lang)])
+    prefix = os.path.join(args.out, "spm")
+    spm.SentencePieceTrainer.train(input=joint, model_prefix=prefix, vocab_size=args.vocab, model_type="unigram",
+                                   character_coverage=1.0, input_sentence_size=2_000_000, shuffle_input_sentence=True,
+                                   num_threads=args.workers, minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
+    for (split, lang), lines in text.items():
+        with open(os.path.join(args.out, f"{split}.{lang}"), "w", encoding="utf-8") as f:  # detokenized reference
+            f.writelines(line + "\n" for line in lines)
+        with open(os.path.join(args.out, f"{split}.spm.{lang}"), "w", encoding="utf-8") as f:
+            f.writelines(" ".join(pieces) + "\n" for pieces in sp.encode(lines, out_type=str))
+    bin_dir = os.path.join(args.out, "bin")
+    cmd = [os.path.join(os.path.dirname(sys.executable), "fairseq-preprocess"), "--source-lang", args.src,
+           "--target-lang", args.tgt, "--joined-dictionary", "--workers", str(args.workers), "--destdir", bin_dir]
+    for split in SPLITS:
+        cmd += [f"--{'train' if split == 'train' else split}pref", os.path.join(args.out, f"{split}.spm")]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(f"binarized to {bin_dir} (sentencepiece unigram, {args.vocab} pieces, joined dictionary)")
+
+
+if __name__ == "__main__":
+    main()
