@@ -27,6 +27,7 @@ setup(
         "sacrebleu>=2.0",
         "hydra-core>=1.3",
         "numpy<2",
+        "sentencepiece",
     ],
     extras_require={
         "dev": ["pytest>=7", "pytest-timeout"],
