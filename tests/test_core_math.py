@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from iiet_plugin.ode import ODEConfig, Recorder, build_solver
+from iiet_plugin.ode import ODEBlock, ODEConfig, Recorder, build_solver
 from iiet_plugin.ode.reference import PreNormStage, ReferenceStack
 
 
@@ -28,8 +28,10 @@ def _matrix(seed=0, n=4):
 
 
 def _solver(name, coef="standard", iters=0):
+    """``run(stage, y)``: one layer of solver ``name`` around a stage module."""
     cfg = ODEConfig(solver=name, coef=coef, iters=iters).validated(1)
-    return build_solver(cfg, 0, dim=4, iters=iters)
+    solver = build_solver(cfg, 0, dim=4, iters=iters)
+    return lambda stage, y: ODEBlock(stage, solver)(y)
 
 
 @pytest.mark.parametrize("name,order", [("rk2", 2), ("rk4", 4)])
@@ -102,24 +104,27 @@ def test_relaxation_mixes_iterates():
     y = torch.randn(2, 4, dtype=torch.float64)
     stage = LinearStage(A, 0.3)
     cfg = ODEConfig(solver="iie", iters=1, iie_relaxation=0.5).validated(1)
-    out = build_solver(cfg, 0, 4, 1)(stage, y)
+    out = ODEBlock(stage, build_solver(cfg, 0, 4, 1))(y)
     y0 = stage(y, y, 0)
     assert torch.allclose(out, 0.5 * stage(y0, y, 1) + 0.5 * y0)
 
 
-def test_stage_slots_are_distinct_per_evaluation():
-    seen = []
+class SlotSpy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
 
-    def evaluate(z, base, slot):
-        seen.append(slot)
+    def forward(self, z, base, slot):
+        self.seen.append(slot)
         return z if base is None else base + 0 * z
 
+
+def test_stage_slots_are_distinct_per_evaluation():
     y = torch.zeros(1, 2)
-    _solver("iie", iters=3)(evaluate, y)
-    assert seen == [0, 1, 2, 3]
-    seen.clear()
-    _solver("rk4")(evaluate, y)
-    assert seen == [0, 1, 2, 3]
+    for name, kwargs in (("iie", {"iters": 3}), ("rk4", {})):
+        spy = SlotSpy()
+        _solver(name, **kwargs)(spy, y)
+        assert spy.seen == [0, 1, 2, 3]
 
 
 def test_recorder_captures_every_iterate_and_is_off_by_default():

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from iiet_plugin.ode import (EMAWeights, GatedWeights, LearnableWeights, ODEConfig, PCHistory)
+from iiet_plugin.ode import EMAWeights, GatedWeights, LearnableWeights, ODEConfig, PCSolver
 from iiet_plugin.ode.reference import ReferenceStack
 
 ALL_SOLVERS = [
@@ -27,13 +27,16 @@ def test_initial_coefficients():
 
 
 def test_history_weights_start_uniform_lower_triangular():
-    hist = PCHistory(num_layers=4, dim=8, order=2)
-    for W in (hist.weight, hist.corrector_weight):
-        for t in range(4):
-            row = (W * hist.mask)[t]
-            assert torch.allclose(row[: t + 2], torch.full((t + 2,), 1.0 / (t + 2)))
-            assert torch.all(row[t + 2:] == 0)
-    assert len(hist.stage_norms) == 2 and len(hist.pred_norms) == 4 and len(hist.corr_norms) == 4
+    """Row t of W and Wc has t + 2 entries (embedding + layers 0..t), each 1 / (t + 2)."""
+    stack = ReferenceStack(ODEConfig(solver="pc"), num_layers=4)
+    solvers = [layer.ode for layer in stack.layers]
+    for t, s in enumerate(solvers):
+        assert isinstance(s, PCSolver)
+        for row in (s.history_weight, s.output_weight):
+            assert row.shape == (t + 2,)
+            assert torch.allclose(row, torch.full((t + 2,), 1.0 / (t + 2)))
+    assert all(s.stage_norms is solvers[0].stage_norms for s in solvers)  # shared by all layers
+    assert len(solvers[0].stage_norms) == 2
 
 
 @pytest.mark.parametrize("solver,coef", ALL_SOLVERS)
@@ -56,25 +59,24 @@ def test_pc_matches_released_pseudocode(order):
         for p in stack.parameters():
             p.add_(0.1 * torch.randn_like(p))
     x = torch.randn(2, 4, 16)
-    hist = stack.pc_history
-    W = hist.weight * hist.mask
-    Wc = hist.corrector_weight * hist.mask
+    stage_norms = stack.layers[0].ode.stage_norms
     scales = {2: [1.0], 4: [0.5, 0.5, 1.0]}[order]
     entries = [x]
     h = x
     for t, layer in enumerate(stack.layers):
         L = lambda z: layer.stage(z, z, 0)  # noqa: E731  full layer
-        a = layer.ode.predictor_weights.alpha
+        pc = layer.ode
+        a = pc.predictor_weights.alpha
         res, z, F = h, h, []
         for j in range(order):
-            F.append(hist.stage_norms[j](L(z)))
+            F.append(stage_norms[j](L(z)))
             if j < order - 1:
                 z = res + scales[j] * F[-1]
         P = res + sum(a * (1 - a) ** (order - 1 - j) * F[j] for j in range(order))
-        entries.append(hist.pred_norms[t](P))
-        c = sum(W[t, j] * entries[j] for j in range(t + 2))
+        entries.append(pc.pred_norm(P))
+        c = sum(pc.history_weight[j] * entries[j] for j in range(t + 2))
         C = L(c)
-        entries[-1] = hist.corr_norms[t](C)
-        h = sum(Wc[t, j] * entries[j] for j in range(t + 2))
+        entries[-1] = pc.corr_norm(C)
+        h = sum(pc.output_weight[j] * entries[j] for j in range(t + 2))
     expected = stack.norm(h)
     assert torch.allclose(stack(x), expected, atol=1e-6)

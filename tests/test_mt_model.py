@@ -18,7 +18,7 @@ def _model(solver, flags, encoder=("iie", "--encoder-iie-iters", "1")):
                               *flags, "--dropout", "0")
     with torch.no_grad():
         for n, p in model.named_parameters():
-            if ".ode" in n or "ode_history" in n:
+            if ".ode." in n:
                 p.add_(0.05 * torch.randn_like(p))
     return model.eval(), task
 
@@ -110,7 +110,7 @@ def test_beam_search_scores_equal_full_forward(solver, flags):
 
 def test_encoder_and_decoder_settings_are_separate():
     model, _ = _model("rk2", ["--decoder-ode-coef", "gated"], encoder=("pc", "--encoder-pc-predictor", "rk4"))
-    assert model.encoder.ode_cfg.solver == "pc" and model.encoder.ode_history is not None
+    assert model.encoder.ode_cfg.solver == "pc" and model.encoder.layers[0].ode.order == 4
     assert model.decoder.ode_cfg.solver == "rk2" and model.decoder.ode_cfg.coef == "gated"
     assert model.encoder.evaluations() == 2 * 5 and model.decoder.evaluations() == 2 * 2
 

@@ -57,13 +57,13 @@ def test_config_errors_name_option_and_allowed_values():
 
 
 def test_stack_plan_get_set():
-    _, solvers, _ = build_stack(ODEConfig(solver="iie", iters=2), 4, 8)
+    _, solvers = build_stack(ODEConfig(solver="iie", iters=2), 4, 8)
     assert plan_of(solvers).iters == (2, 2, 2, 2)
     assert evaluations(solvers) == 12
     set_plan(solvers, "2,1,1,0")
     assert plan_of(solvers).to_string() == "2,1,1,0"
     assert evaluations(solvers) == 8
-    _, rk, _ = build_stack(ODEConfig(solver="rk2"), 2, 8)
+    _, rk = build_stack(ODEConfig(solver="rk2"), 2, 8)
     with pytest.raises(ValueError, match="ode_solver=iie"):
         set_plan(rk, "1,0")
     assert evaluations(rk) == 4

@@ -25,12 +25,12 @@ class FixedWeights(nn.Module):
 
     def __init__(self, weights: Sequence[float]):
         super().__init__()
-        self.weights = tuple(float(w) for w in weights)
+        self.weights: List[float] = [float(w) for w in weights]
 
     def forward(self, y: Tensor, branches: List[Tensor]) -> Tensor:
         out = y
-        for w, f in zip(self.weights, branches):
-            out = out + w * f
+        for i in range(len(branches)):
+            out = out + self.weights[i] * branches[i]
         return out
 
 
@@ -85,9 +85,10 @@ class EMAWeights(nn.Module):
         return [a * (1.0 - a) ** (self.order - i) for i in range(1, self.order + 1)]
 
     def forward(self, y: Tensor, branches: List[Tensor]) -> Tensor:
+        weights = self.weights()
         out = y
-        for w, f in zip(self.weights(), branches):
-            out = out + w * f
+        for i in range(len(branches)):
+            out = out + weights[i] * branches[i]
         return out
 
 

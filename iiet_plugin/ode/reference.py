@@ -1,13 +1,14 @@
 """A plain-PyTorch pre-norm Transformer stack on top of the core: the reference for tests
 and the demo, and the smallest example of what a host adapter supplies (the stage)."""
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from torch import Tensor, nn
 
+from .block import ODEBlock
 from .config import ODEConfig
 from .recorder import Recorder
-from .stack import build_stack
+from .stack import attach_recorder, build_stack
 
 
 class PreNormStage(nn.Module):
@@ -32,20 +33,12 @@ class PreNormStage(nn.Module):
             n = z.shape[1]
             mask = torch.triu(torch.full((n, n), float("-inf"), device=z.device, dtype=z.dtype), 1)
         a = self.attn(q, q, q, attn_mask=mask, need_weights=False)[0]
-        f = self.mlp(self.norm2(z + a))
+        h = z + a
+        f = self.mlp(self.norm2(h))
         if base is None:
             return a + f
-        return (base + a) + f
-
-
-class ReferenceLayer(nn.Module):
-    def __init__(self, stage: PreNormStage, solver: nn.Module):
-        super().__init__()
-        self.stage = stage
-        self.ode = solver
-
-    def forward(self, x, history=None, recorder=None):
-        return self.ode(self.stage, x, history, recorder)
+        acc = h if base is z else base + a
+        return acc + f
 
 
 class ReferenceStack(nn.Module):
@@ -54,14 +47,14 @@ class ReferenceStack(nn.Module):
     def __init__(self, cfg: ODEConfig, num_layers: int = 2, dim: int = 16, heads: int = 2,
                  ffn_dim: int = 32, causal: bool = False):
         super().__init__()
-        self.cfg, solvers, self.pc_history = build_stack(cfg, num_layers, dim)
-        self.layers = nn.ModuleList(
-            ReferenceLayer(PreNormStage(dim, heads, ffn_dim, causal), s) for s in solvers
-        )
+        self.cfg, solvers = build_stack(cfg, num_layers, dim)
+        self.layers = nn.ModuleList(ODEBlock(PreNormStage(dim, heads, ffn_dim, causal), s) for s in solvers)
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor, recorder: Optional[Recorder] = None) -> Tensor:
-        history = self.pc_history.start(x) if self.pc_history is not None else None
+        attach_recorder(self, recorder)
+        history: List[Tensor] = [x]
         for layer in self.layers:
-            x = layer(x, history, recorder)
+            x = layer(x, history)
+        attach_recorder(self, None)
         return self.norm(x)

@@ -1,79 +1,57 @@
-"""The five per-layer solvers.  Each decides where the layer is evaluated and how the
-evaluations combine; the host supplies the evaluation itself.
+"""The five per-layer solvers.  Each decides where its layer is evaluated and how the
+evaluations combine; the host's stage function does the evaluating (see ``block.py``).
 
-Stage function (supplied by the host, DESIGN.md section 4)::
+Protocol, all TorchScript-compatible::
 
-    evaluate(z, base, slot) = base + G(z)     (additions in the vanilla layer's order)
-    evaluate(z, None, slot) = G(z)            (the residual branch alone)
+    num_evaluations() -> int
+    stage_input(k, y, outputs, history) -> (z, base)   evaluate(z, base, k) comes next
+    stage_output(k, out, outputs, history) -> out       post-process evaluation k
+    combine(y, outputs, history) -> y'
 
-``slot`` is the index of the evaluation within the layer (0..num_evals-1); hosts key
-per-evaluation caches (self-attention keys/values) on it.
-
-Protocol (one layer, input ``y``)::
-
-    outputs = []
-    for k in range(num_evals):
-        z, base = stage_input(k, y, outputs, history)
-        outputs.append(stage_output(k, evaluate(z, base, k), outputs, history))
-    y_next = combine(y, outputs, history)
+``history`` is the PC layer history (a list of tensors shared by the layers of one
+stack, starting with the embedding); the other solvers ignore it.
 """
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from .coefficients import EMAWeights, build_weights, stage_scales
 from .config import ODEConfig
-from .history import PCState
-from .recorder import Recorder
-
-StageFn = Callable[[Tensor, Optional[Tensor], int], Tensor]
 
 
 class ODESolver(nn.Module):
-    """Base class: drives the protocol above for one layer."""
-
     def __init__(self, layer_index: int):
         super().__init__()
         self.layer_index = layer_index
 
     @property
     def num_evals(self) -> int:
+        return self.num_evaluations()
+
+    def num_evaluations(self) -> int:
         raise NotImplementedError
 
-    def stage_input(self, k: int, y: Tensor, outputs: List[Tensor], history: Optional[PCState]) -> Tuple[Tensor, Optional[Tensor]]:
+    def stage_input(self, k: int, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
         raise NotImplementedError
 
-    def stage_output(self, k: int, out: Tensor, outputs: List[Tensor], history: Optional[PCState]) -> Tensor:
+    def stage_output(self, k: int, out: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
         return out
 
-    def combine(self, y: Tensor, outputs: List[Tensor], history: Optional[PCState]) -> Tensor:
+    def combine(self, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
         raise NotImplementedError
-
-    def forward(self, evaluate: StageFn, y: Tensor, history: Optional[PCState] = None,
-                recorder: Optional[Recorder] = None) -> Tensor:
-        outputs: List[Tensor] = []
-        if recorder is not None:
-            recorder.record_input(self.layer_index, y)
-        for k in range(self.num_evals):
-            z, base = self.stage_input(k, y, outputs, history)
-            out = self.stage_output(k, evaluate(z, base, k), outputs, history)
-            if recorder is not None:
-                recorder.record(self.layer_index, k, out)
-            outputs.append(out)
-        return self.combine(y, outputs, history)
 
 
 class EulerSolver(ODESolver):
     """Vanilla layer, explicit Euler: ``y' = y + G(y)`` (one evaluation, ``evaluate(y, y)``)."""
 
-    @property
-    def num_evals(self) -> int:
+    def num_evaluations(self) -> int:
         return 1
 
-    def stage_input(self, k, y, outputs, history):
+    def stage_input(self, k: int, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
         return y, y
 
-    def combine(self, y, outputs, history):
+    def combine(self, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
         return outputs[0]
 
 
@@ -82,8 +60,8 @@ class IIESolver(ODESolver):
 
     ``y^(0) = y + G(y)`` (explicit Euler start), ``y^(i) = y + G(y^(i-1))`` for
     ``i = 1..r``; output ``y^(r)``.  With relaxation ``w < 1`` an iterate becomes
-    ``w (y + G(y^(i-1))) + (1 - w) y^(i-1)``.  The fixed point solves the implicit
-    Euler step ``y' = y + G(y')``.  ``r = 0`` is the vanilla layer bit for bit.
+    ``w (y + G(y^(i-1))) + (1 - w) y^(i-1)``.  The fixed point solves the implicit Euler
+    step ``y' = y + G(y')``.  ``r = 0`` is the vanilla layer bit for bit.
     """
 
     def __init__(self, layer_index: int, iters: int, relaxation: float = 1.0):
@@ -91,20 +69,20 @@ class IIESolver(ODESolver):
         self.iters = int(iters)
         self.relaxation = float(relaxation)
 
-    @property
-    def num_evals(self) -> int:
+    def num_evaluations(self) -> int:
         return self.iters + 1
 
-    def stage_input(self, k, y, outputs, history):
-        return (y if k == 0 else outputs[-1]), y
+    def stage_input(self, k: int, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        if k == 0:
+            return y, y
+        return outputs[-1], y
 
-    def stage_output(self, k, out, outputs, history):
+    def stage_output(self, k: int, out: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
         if k == 0 or self.relaxation == 1.0:
             return out
-        w = self.relaxation
-        return w * out + (1.0 - w) * outputs[-1]
+        return self.relaxation * out + (1.0 - self.relaxation) * outputs[-1]
 
-    def combine(self, y, outputs, history):
+    def combine(self, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
         return outputs[-1]
 
     def extra_repr(self) -> str:
@@ -121,70 +99,83 @@ class RKSolver(ODESolver):
     def __init__(self, layer_index: int, order: int, coef: str, dim: int):
         super().__init__(layer_index)
         self.order = order
-        self.scales = tuple(stage_scales(order))
+        self.scales: List[float] = list(stage_scales(order))
         self.weights = build_weights(order, coef, dim)
 
-    @property
-    def num_evals(self) -> int:
+    def num_evaluations(self) -> int:
         return self.order
 
-    def stage_input(self, k, y, outputs, history):
+    def stage_input(self, k: int, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
         if k == 0:
             return y, None
         return y + self.scales[k - 1] * outputs[-1], None
 
-    def combine(self, y, outputs, history):
+    def combine(self, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
         return self.weights(y, outputs)
 
 
+def _uniform_row(length: int) -> nn.Parameter:
+    return nn.Parameter(torch.full((length,), 1.0 / length))
+
+
 class PCSolver(ODESolver):
-    """PCformer as released (DESIGN.md appendix).
+    """PCformer as released (DESIGN.md appendix), for layer ``t`` (0-based).
 
     Predictor (order ``n``): ``z_1 = y``; ``F_j = StageNorm_j(L(z_j))``; ``z_{j+1} = y + a_j F_j``;
-    ``P = y + sum_j a(1-a)^(n-j) F_j``.  Corrector: store ``PredNorm(P)`` in the history,
-    ``C = L(sum_j W[t, j] h_j)``, replace the entry by ``LayerNorm_t(C)``; output
-    ``sum_j Wc[t, j] h_j``.  ``L(z) = evaluate(z, z)``; ``n + 1`` evaluations.
+    ``P = y + sum_j a(1-a)^(n-j) F_j``.  Corrector: append ``PredNorm_t(P)`` to the
+    history ``h_0..h_t`` (``h_0`` the embedding), ``C = L(sum_j W[t, j] h_j)``, replace the
+    entry by ``CorrNorm_t(C)``; output ``sum_j Wc[t, j] h_j``.  ``L(z) = evaluate(z, z)``;
+    ``n + 1`` evaluations.  ``W[t]`` and ``Wc[t]`` (``t + 2`` entries, the rows of the
+    lower-triangular matrices) start uniform; the ``n`` stage norms are shared by all layers.
     """
 
-    def __init__(self, layer_index: int, order: int):
+    def __init__(self, layer_index: int, order: int, dim: int, stage_norms: nn.ModuleList, eps: float = 1e-5):
         super().__init__(layer_index)
         self.order = order
-        self.scales = tuple(stage_scales(order))
+        self.scales: List[float] = list(stage_scales(order))
         self.predictor_weights = EMAWeights(order)
+        self.stage_norms = stage_norms  # the same module in every layer of the stack
+        self.pred_norm = nn.LayerNorm(dim, eps=eps)
+        self.corr_norm = nn.LayerNorm(dim, eps=eps)
+        self.history_weight = _uniform_row(layer_index + 2)
+        self.output_weight = _uniform_row(layer_index + 2)
 
-    @property
-    def num_evals(self) -> int:
+    def num_evaluations(self) -> int:
         return self.order + 1
 
-    def _require(self, history):
-        if history is None:
-            raise RuntimeError("the pc solver needs the stack's PC history (PCHistory.start(x))")
-        return history
+    def _mix(self, weights: Tensor, history: List[Tensor]) -> Tensor:
+        if len(history) != self.layer_index + 2:
+            raise RuntimeError("PC history out of step: layers must run in order, starting from the embedding")
+        out = weights[0] * history[0]
+        for j in range(1, len(history)):
+            out = out + weights[j] * history[j]
+        return out
 
-    def stage_input(self, k, y, outputs, history):
-        history = self._require(history)
+    def stage_input(self, k: int, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
         if k == 0:
             return y, y
         if k < self.order:
             z = y + self.scales[k - 1] * outputs[-1]
             return z, z
-        history.add_prediction(self.layer_index, self.predictor_weights(y, outputs))
-        c = history.corrector_input(self.layer_index)
+        history.append(self.pred_norm(self.predictor_weights(y, outputs)))
+        c = self._mix(self.history_weight, history)
         return c, c
 
-    def stage_output(self, k, out, outputs, history):
-        if k < self.order:
-            return self._require(history).stage_norm(k, out)
-        return out
+    def stage_output(self, k: int, out: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
+        for j, norm in enumerate(self.stage_norms):
+            if j == k:
+                return norm(out)
+        return out  # the corrector's result
 
-    def combine(self, y, outputs, history):
-        history = self._require(history)
-        history.replace_with_correction(self.layer_index, outputs[-1])
-        return history.layer_output(self.layer_index)
+    def combine(self, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
+        history[-1] = self.corr_norm(outputs[-1])
+        return self._mix(self.output_weight, history)
 
 
-def build_solver(cfg: ODEConfig, layer_index: int, dim: int, iters: int = 0) -> ODESolver:
-    """The solver of layer ``layer_index`` for a validated ``cfg``; ``iters`` is its plan entry."""
+def build_solver(cfg: ODEConfig, layer_index: int, dim: int, iters: int = 0,
+                 stage_norms: Optional[nn.ModuleList] = None) -> ODESolver:
+    """The solver of layer ``layer_index`` for a validated ``cfg``; ``iters`` is its plan
+    entry; ``stage_norms`` the PC stage norms shared by the stack (made here if None)."""
     if cfg.solver == "euler":
         return EulerSolver(layer_index)
     if cfg.solver == "iie":
@@ -192,5 +183,12 @@ def build_solver(cfg: ODEConfig, layer_index: int, dim: int, iters: int = 0) -> 
     if cfg.solver in ("rk2", "rk4"):
         return RKSolver(layer_index, int(cfg.solver[-1]), cfg.coef, dim)
     if cfg.solver == "pc":
-        return PCSolver(layer_index, int(cfg.pc_predictor[-1]))
+        order = int(cfg.pc_predictor[-1])
+        if stage_norms is None:
+            stage_norms = pc_stage_norms(order, dim)
+        return PCSolver(layer_index, order, dim, stage_norms)
     raise ValueError(f"ode_solver: unknown value {cfg.solver!r}")
+
+
+def pc_stage_norms(order: int, dim: int, eps: float = 1e-5) -> nn.ModuleList:
+    return nn.ModuleList([nn.LayerNorm(dim, eps=eps) for _ in range(order)])

@@ -1,22 +1,22 @@
-"""Stack-level bookkeeping shared by the hosts: one solver per layer, the PC history,
-and the iteration plan (read, replaced, or temporarily zeroed for the two-stage schedule)."""
+"""Stack-level bookkeeping shared by the hosts: one solver per layer (PC's stage norms
+shared), the iteration plan (read, replaced, zeroed for the two-stage schedule), recording."""
 from typing import List, Optional, Sequence, Tuple
 
 from torch import nn
 
 from .config import ODEConfig
-from .history import PCHistory
 from .plan import IterationPlan, PlanSpec
-from .solvers import IIESolver, ODESolver, build_solver
+from .recorder import Recorder
+from .solvers import IIESolver, ODESolver, build_solver, pc_stage_norms
 
 
-def build_stack(cfg: ODEConfig, num_layers: int, dim: int, prefix: str = "") -> Tuple[ODEConfig, List[ODESolver], Optional[PCHistory]]:
-    """Validate ``cfg`` and build each layer's solver and, for ``pc``, the shared history."""
+def build_stack(cfg: ODEConfig, num_layers: int, dim: int, prefix: str = "") -> Tuple[ODEConfig, List[ODESolver]]:
+    """Validate ``cfg`` (errors name ``prefix`` + the option) and build each layer's solver."""
     cfg = cfg.validated(num_layers, prefix)
     plan = cfg.plan(num_layers, prefix)
-    solvers = [build_solver(cfg, i, dim, plan.iters[i]) for i in range(num_layers)]
-    history = PCHistory(num_layers, dim, int(cfg.pc_predictor[-1])) if cfg.solver == "pc" else None
-    return cfg, solvers, history
+    shared = pc_stage_norms(int(cfg.pc_predictor[-1]), dim) if cfg.solver == "pc" else None
+    solvers = [build_solver(cfg, i, dim, plan.iters[i], shared) for i in range(num_layers)]
+    return cfg, solvers
 
 
 def plan_of(solvers: Sequence[ODESolver]) -> IterationPlan:
@@ -38,9 +38,17 @@ def set_plan(solvers: Sequence[ODESolver], plan: PlanSpec) -> IterationPlan:
 
 def evaluations(solvers: Sequence[ODESolver]) -> int:
     """Layer evaluations per forward pass for the current plan."""
-    return sum(s.num_evals for s in solvers)
+    return sum(s.num_evaluations() for s in solvers)
 
 
 def solvers_of(module: nn.Module) -> List[ODESolver]:
     """All solvers inside ``module`` in registration (layer) order."""
     return [m for m in module.modules() if isinstance(m, ODESolver)]
+
+
+def attach_recorder(module: nn.Module, recorder: Optional[Recorder]) -> None:
+    """Record (or, with None, stop recording) every evaluation of every ODE block in ``module``."""
+    from .block import ODEBlockMixin
+    for m in module.modules():
+        if isinstance(m, ODEBlockMixin):
+            m.ode_recorder = recorder

@@ -18,7 +18,7 @@ import torch
 from fairseq.modules.transformer_layer import TransformerDecoderLayerBase, TransformerEncoderLayerBase
 from torch import Tensor
 
-from ..ode import ODESolver
+from ..ode import ODEBlockMixin, ODESolver
 from .attention import SlottedMultiheadAttention
 from .context import ODEForwardContext
 
@@ -29,7 +29,7 @@ def _add(base: Optional[Tensor], x: Tensor) -> Tensor:
     return x if base is None else base + x
 
 
-class ODEDecoderLayer(TransformerDecoderLayerBase):
+class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
     """A decoder layer evaluated by an ODE solver; see the module docstring."""
 
     def __init__(self, cfg, no_encoder_attn=False, add_bias_kv=False, add_zero_attn=False):
@@ -74,7 +74,7 @@ class ODEDecoderLayer(TransformerDecoderLayerBase):
         shared = self.kv_cache_mode == "shared_final" and incremental_state is not None
         self.self_attn.use_slot(0 if shared else slot)
         snapshot = None
-        if shared and slot < self.ode.num_evals - 1:
+        if shared and slot < self.ode.num_evaluations() - 1:
             # approximate mode: earlier evaluations read the final evaluation's cache
             # (plus their own current key) and leave it untouched
             snapshot = dict(self.self_attn._get_input_buffer(incremental_state))
@@ -152,7 +152,7 @@ class ODEDecoderLayer(TransformerDecoderLayerBase):
         # Cross-attention keys/values depend only on the encoder output and the weights:
         # all evaluations of this layer share one static cache, also in full forwards.
         cross_state = incremental_state
-        if cross_state is None and encoder_out is not None and self.ode.num_evals > 1:
+        if cross_state is None and encoder_out is not None and self.ode.num_evaluations() > 1:
             cross_state = {}
         self._call = dict(
             encoder_out=encoder_out, encoder_padding_mask=encoder_padding_mask,
@@ -161,16 +161,14 @@ class ODEDecoderLayer(TransformerDecoderLayerBase):
             need_attn=need_attn, need_head_weights=need_head_weights, attn=None,
         )
         try:
-            ctx = self.ode_context
-            history = ctx.history_for(self.layer_index, x)
-            x = self.ode(self.evaluate, x, history, ctx.recorder)
+            x = self.ode_forward(x, self.ode_context.history_for(self.layer_index, x))
             attn = self._call["attn"]
         finally:
             self._call = None
         return x, attn, None
 
 
-class ODEEncoderLayer(TransformerEncoderLayerBase):
+class ODEEncoderLayer(ODEBlockMixin, TransformerEncoderLayerBase):
     """fairseq's pre-norm encoder layer as an ODE block:
 
         evaluate(z, base, slot) = (base + a) + f,  a = SelfAttn(LN(z)),  f = FFN(LN(z + a))
@@ -210,7 +208,6 @@ class ODEEncoderLayer(TransformerEncoderLayerBase):
             raise ValueError("return_fc is not supported by ODE encoder layers")
         self._call = dict(padding_mask=encoder_padding_mask, attn_mask=attn_mask)
         try:
-            ctx = self.ode_context
-            return self.ode(self.evaluate, x, ctx.history_for(self.layer_index, x), ctx.recorder)
+            return self.ode_forward(x, self.ode_context.history_for(self.layer_index, x))
         finally:
             self._call = None

@@ -16,9 +16,8 @@ class ODEStackMixin:
         if getattr(self, "layerdrop", 0) > 0 or getattr(self, "decoder_layerdrop", 0) > 0 \
                 or getattr(self, "encoder_layerdrop", 0) > 0:
             raise ValueError(f"{prefix}layerdrop is not supported with ODE layers (the PC history and plans need every layer)")
-        self.ode_cfg, solvers, history = build_stack(ode_config_from(ode_args, prefix), len(self.layers), dim, prefix)
-        self.ode_history = history
-        self.ode_context = ODEForwardContext(history)
+        self.ode_cfg, solvers = build_stack(ode_config_from(ode_args, prefix), len(self.layers), dim, prefix)
+        self.ode_context = ODEForwardContext()
         kv_mode = str(getattr(ode_args, "kv_cache_mode", "per_iter") or "per_iter")
         for i, (layer, solver) in enumerate(zip(self.layers, solvers)):
             layer.attach(i, solver, self.ode_context, kv_mode)
