@@ -12,3 +12,10 @@ except ImportError:  # fairseq is optional at import time (timm-only use)
     fairseq = None
 if fairseq is not None:
     from . import seq  # noqa: F401,E402  (registers the fairseq models)
+
+try:
+    import timm  # noqa: F401
+except ImportError:  # timm is optional at import time (fairseq-only use)
+    timm = None
+if timm is not None:
+    from . import vision  # noqa: F401,E402  (registers the iiet_vit_* timm models)

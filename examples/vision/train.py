@@ -1,0 +1,195 @@
+"""Train an iiet_vit (or any timm model) on Fashion-MNIST IDX files or an ImageFolder tree.
+
+Built from timm's parts: create_model, resolve_data_config + create_loader (transforms,
+augmentation), create_optimizer_v2, create_scheduler_v2, label-smoothing loss, ModelEmaV3,
+accuracy (top-1/top-5); torchvision's ImageFolder; DDP under torchrun.
+
+    python examples/vision/train.py --data ../shared/data/vision/fashion-mnist \
+        --model iiet_vit_tiny_patch4_28 --ode-solver iie --iie-iters 1 --epochs 10 --output runs/fmnist
+    torchrun --nproc_per_node 2 examples/vision/train.py --data ... (same flags)
+
+Checkpoints (``last.pt``, ``best.pt`` in --output) hold only tensors and plain values, so
+they load with ``torch.load(weights_only=True)``; ``--resume`` restores model, optimizer,
+scheduler, EMA, epoch, step and the metric history.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+import timm
+from timm.data import create_loader, resolve_data_config
+from timm.loss import LabelSmoothingCrossEntropy
+from timm.optim import create_optimizer_v2
+from timm.scheduler import create_scheduler_v2
+from timm.utils import AverageMeter, ModelEmaV3, accuracy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idx_dataset import IDXImageDataset, is_idx_dir  # noqa: E402
+
+import iiet_plugin  # noqa: E402,F401  (registers iiet_vit_*)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="Fashion-MNIST IDX dir, or ImageFolder root with train/ and val/")
+    p.add_argument("--model", default="iiet_vit_tiny_patch4_28")
+    p.add_argument("--ode-solver", default=None, help="euler | rk2 | rk4 | pc | iie (iiet_vit models)")
+    p.add_argument("--iie-iters", type=int, default=None)
+    p.add_argument("--layer-iters", default=None, help="per-layer IIET plan, e.g. 2,1,1,0,0,0")
+    p.add_argument("--ode-coef", default=None)
+    p.add_argument("--model-kwargs", default="{}", help="JSON of extra create_model kwargs (embed_dim, depth, ...)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--opt", default="adamw")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--sched", default="cosine")
+    p.add_argument("--warmup-epochs", type=int, default=1)
+    p.add_argument("--smoothing", type=float, default=0.1)
+    p.add_argument("--model-ema", action="store_true")
+    p.add_argument("--model-ema-decay", type=float, default=0.999)
+    p.add_argument("--train-limit", type=int, default=0, help="use the first N training images (0 = all)")
+    p.add_argument("--eval-limit", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--output", default="runs/vision")
+    p.add_argument("--resume", default="", help="checkpoint to resume from (e.g. OUTPUT/last.pt)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def setup_distributed():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        rank = dist.get_rank()
+        device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}") if backend == "nccl" else torch.device("cpu")
+    else:
+        rank = 0
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return world, rank, device
+
+
+def build_datasets(args):
+    if is_idx_dir(args.data):
+        return (IDXImageDataset(args.data, "train", args.train_limit),
+                IDXImageDataset(args.data, "test", args.eval_limit))
+    from torchvision.datasets import ImageFolder
+    train_dir, val_dir = os.path.join(args.data, "train"), os.path.join(args.data, "val")
+    if not os.path.isdir(train_dir) or not os.path.isdir(val_dir):
+        raise SystemExit(f"--data: {args.data} holds neither Fashion-MNIST IDX files nor train/ and val/ folders")
+    return ImageFolder(train_dir), ImageFolder(val_dir)
+
+
+def model_kwargs(args, num_classes, in_chans):
+    kwargs = dict(json.loads(args.model_kwargs), num_classes=num_classes, in_chans=in_chans)
+    for key in ("ode_solver", "iie_iters", "layer_iters", "ode_coef"):
+        value = getattr(args, key)
+        if value is not None:
+            kwargs[key] = value
+    return kwargs
+
+
+def evaluate(model, loader, device, show):
+    model.eval()
+    top1, top5, loss_m = AverageMeter(), AverageMeter(), AverageMeter()
+    with torch.no_grad():
+        for images, target in tqdm(loader, desc="eval", disable=not show, leave=False):
+            images, target = images.to(device), target.to(device)
+            output = model(images)
+            loss_m.update(torch.nn.functional.cross_entropy(output, target).item(), images.size(0))
+            a1, a5 = accuracy(output, target, topk=(1, min(5, output.size(1))))
+            top1.update(a1.item(), images.size(0))
+            top5.update(a5.item(), images.size(0))
+    return {"loss": loss_m.avg, "top1": top1.avg, "top5": top5.avg}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    world, rank, device = setup_distributed()
+    torch.manual_seed(args.seed + rank)
+    show = rank == 0 and not args.no_progress
+    train_set, eval_set = build_datasets(args)
+    num_classes = len(train_set.classes)
+    in_chans = 1 if isinstance(train_set, IDXImageDataset) else 3
+    model = timm.create_model(args.model, **model_kwargs(args, num_classes, in_chans)).to(device)
+    data_cfg = resolve_data_config(model=model)
+    loader_kwargs = dict(input_size=data_cfg["input_size"], batch_size=args.batch_size, mean=data_cfg["mean"],
+                         std=data_cfg["std"], interpolation=data_cfg["interpolation"], num_workers=args.workers,
+                         distributed=world > 1, use_prefetcher=False, device=device, persistent_workers=False)
+    train_loader = create_loader(train_set, is_training=True, hflip=0.5, scale=(0.8, 1.0), color_jitter=0.0,
+                                 crop_pct=data_cfg["crop_pct"], **loader_kwargs)
+    eval_loader = create_loader(eval_set, is_training=False, crop_pct=data_cfg["crop_pct"], **loader_kwargs)
+
+    optimizer = create_optimizer_v2(model, opt=args.opt, lr=args.lr, weight_decay=args.weight_decay)
+    scheduler, _ = create_scheduler_v2(optimizer, sched=args.sched, num_epochs=args.epochs,
+                                       warmup_epochs=args.warmup_epochs, warmup_lr=args.lr * 0.01,
+                                       step_on_epochs=False, updates_per_epoch=len(train_loader))
+    criterion = LabelSmoothingCrossEntropy(args.smoothing) if args.smoothing > 0 else torch.nn.CrossEntropyLoss()
+    ema = ModelEmaV3(model, decay=args.model_ema_decay) if args.model_ema else None
+    start_epoch, step, history, best = 0, 0, [], -1.0
+    if args.resume:
+        state = torch.load(args.resume, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if ema is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
+        start_epoch, step, history, best = state["epoch"] + 1, state["step"], state["history"], state["best_top1"]
+        if rank == 0:
+            print(f"resumed from {args.resume}: epoch {state['epoch']}, step {step}, best top-1 {best:.2f}")
+    train_model = DDP(model) if world > 1 else model
+    os.makedirs(args.output, exist_ok=True)
+
+    for epoch in range(start_epoch, args.epochs):
+        if world > 1 and hasattr(train_loader.sampler, "set_epoch"):
+            train_loader.sampler.set_epoch(epoch)
+        train_model.train()
+        loss_m, t0 = AverageMeter(), time.perf_counter()
+        bar = tqdm(train_loader, desc=f"epoch {epoch}", disable=not show)
+        for images, target in bar:
+            images, target = images.to(device), target.to(device)
+            loss = criterion(train_model(images), target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            scheduler.step_update(num_updates=step)
+            if ema is not None:
+                ema.update(model, step=step)
+            loss_m.update(loss.item(), images.size(0))
+            bar.set_postfix(loss=f"{loss_m.avg:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+        scheduler.step(epoch + 1)
+        metrics = evaluate(model, eval_loader, device, show)
+        if ema is not None:
+            metrics["ema_top1"] = evaluate(ema.module, eval_loader, device, show)["top1"]
+        metrics.update(epoch=epoch, step=step, train_loss=loss_m.avg, epoch_s=time.perf_counter() - t0)
+        history.append(metrics)
+        if rank == 0:
+            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}), flush=True)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                     "epoch": epoch, "step": step, "history": history, "best_top1": max(best, metrics["top1"]),
+                     "args": vars(args), "model_name": args.model}
+            torch.save(state, os.path.join(args.output, "last.pt"))
+            if metrics["top1"] > best:
+                best = metrics["top1"]
+                torch.save(state, os.path.join(args.output, "best.pt"))
+    if rank == 0:
+        with open(os.path.join(args.output, "history.json"), "w") as f:
+            json.dump(history, f, indent=1)
+    if world > 1:
+        dist.destroy_process_group()
+    return history
+
+
+if __name__ == "__main__":
+    main()
