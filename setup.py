@@ -28,6 +28,7 @@ setup(
         "hydra-core>=1.3",
         "numpy<2",
         "sentencepiece",
+        "matplotlib",
     ],
     extras_require={
         "dev": ["pytest>=7", "pytest-timeout"],
@@ -36,6 +37,7 @@ setup(
         "console_scripts": [
             "iiet-user-dir=iiet_plugin.cli.user_dir:main",
             "iiet-demo=iiet_plugin.cli.demo:main",
+            "iiet-influence=iiet_plugin.cli.influence:main",
         ],
     },
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: MIT License"],

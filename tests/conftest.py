@@ -4,7 +4,11 @@ import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+# The real-data slices: $IIET_SHARED_DATA, else ../shared/data next to the checkout, else the
+# workplace copy (a CI clone may live elsewhere on the same machine).
+_CANDIDATES = [os.environ.get("IIET_SHARED_DATA", ""), os.path.join(os.path.dirname(ROOT), "shared", "data"),
+               "/work/shared/data"]
+SHARED_DATA = next((p for p in _CANDIDATES if p and os.path.isdir(p)), _CANDIDATES[1])
 
 
 @pytest.fixture(autouse=True)

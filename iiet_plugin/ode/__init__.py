@@ -7,6 +7,8 @@ and calls ``ode_forward(y, history)``.
 from .block import ODEBlock, ODEBlockMixin
 from .coefficients import EMAWeights, FixedWeights, GatedWeights, LearnableWeights, build_weights
 from .config import COEFFICIENTS, KV_CACHE_MODES, PC_PREDICTORS, SOLVERS, ODEConfig
+from .influence import (InfluenceReport, UpdateInfluenceRecorder, measure_loss_scores, measure_update_scores,
+                        plan_from_scores, plan_summary)
 from .plan import IterationPlan
 from .recorder import Recorder
 from .solvers import EulerSolver, IIESolver, ODESolver, PCSolver, RKSolver, build_solver, pc_stage_norms
@@ -16,5 +18,6 @@ __all__ = [
     "COEFFICIENTS", "KV_CACHE_MODES", "PC_PREDICTORS", "SOLVERS", "ODEConfig", "IterationPlan", "Recorder",
     "ODEBlock", "ODEBlockMixin", "ODESolver", "EulerSolver", "IIESolver", "RKSolver", "PCSolver",
     "build_solver", "pc_stage_norms", "build_stack", "evaluations", "plan_of", "set_plan", "solvers_of",
-    "attach_recorder", "EMAWeights", "FixedWeights", "GatedWeights", "LearnableWeights", "build_weights",
+    "attach_recorder", "InfluenceReport", "UpdateInfluenceRecorder", "measure_loss_scores",
+    "measure_update_scores", "plan_from_scores", "plan_summary", "EMAWeights", "FixedWeights", "GatedWeights", "LearnableWeights", "build_weights",
 ]

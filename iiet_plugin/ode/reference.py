@@ -52,9 +52,12 @@ class ReferenceStack(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor, recorder: Optional[Recorder] = None) -> Tensor:
-        attach_recorder(self, recorder)
+        """``recorder`` records this call only; one attached with ``attach_recorder`` stays."""
+        if recorder is not None:
+            attach_recorder(self, recorder)
         history: List[Tensor] = [x]
         for layer in self.layers:
             x = layer(x, history)
-        attach_recorder(self, None)
+        if recorder is not None:
+            attach_recorder(self, None)
         return self.norm(x)

@@ -3,4 +3,4 @@ from .safe_globals import allow_fairseq_checkpoint_globals
 
 allow_fairseq_checkpoint_globals()
 
-from . import lm, mt  # noqa: E402,F401  (register iiet_lm, iiet_transformer and their presets)
+from . import iiad_criterion, iiad_task, lm, mt  # noqa: E402,F401  (register models, IIAD task and criterion)
