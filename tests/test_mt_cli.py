@@ -77,3 +77,20 @@ def test_checkpoint_loads_weights_only(mt_checkpoint):
     assert unsafe <= allowed, unsafe - allowed
     state = torch.load(str(mt_checkpoint), weights_only=True)
     assert state["cfg"]["model"].decoder_ode_solver == "iie"  # the legacy args Namespace
+
+
+def test_iiad_translation_distils_the_decoder_plan(mt_data, mt_checkpoint, tmp_path):
+    flags = [f for f in MT_FLAGS if f not in ("--task", "translation")]
+    out = run_cli("fairseq-train", str(mt_data / "bin"), "--user-dir", USER_DIR, *flags, "--task", "iiad_translation",
+                  "--teacher-path", str(mt_checkpoint), "--criterion", "iiad_distillation", "--label-smoothing", "0.1",
+                  "--encoder-ode-solver", "iie", "--decoder-ode-solver", "iie", "--decoder-iie-iters", "1",
+                  "--iiad-threshold", "0.05", "--iiad-calibration-batches", "2", "--max-update", "3",
+                  "--save-dir", str(tmp_path))
+    plan = re.search(r"IIAD student plan ([0-9,]+) \(teacher 1,1\)", out)
+    assert plan, out[-3000:]
+    state = torch.load(str(tmp_path / "checkpoint_last.pt"), weights_only=True)
+    assert state["cfg"]["model"].decoder_iie_layer_iters == plan.group(1)
+    gen = run_cli("fairseq-generate", str(mt_data / "bin"), "--user-dir", USER_DIR, "--path",
+                  str(tmp_path / "checkpoint_last.pt"), "--beam", "3", "--post-process", "sentencepiece",
+                  "--scoring", "sacrebleu", "--cpu", "--max-len-b", "5", "--max-tokens", "4000")
+    assert "BLEU" in gen

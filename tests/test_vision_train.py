@@ -47,3 +47,35 @@ def test_torchrun_two_processes(tmp_path):
          launcher=(torchrun, "--standalone", "--nproc_per_node", "2"))
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["step"] == 8  # 512 images / 2 ranks / batch 32
+
+
+def test_iiad_distillation_recipe(tmp_path):
+    data = shared_data("vision", "fashion-mnist")
+    teacher_flags = [*SMALL_VIT[:-1], "2"]  # SMALL_VIT ends with --iie-iters 1: the teacher runs 2
+    _run("--data", data, "--train-limit", "512", "--eval-limit", "128", "--epochs", "1",
+         "--output", str(tmp_path / "t"), *teacher_flags)
+    out = _run("--data", data, "--train-limit", "512", "--eval-limit", "128", "--epochs", "1", "--no-progress",
+               "--batch-size", "32", "--teacher", str(tmp_path / "t" / "last.pt"), "--iiad-threshold", "0",
+               "--output", str(tmp_path / "s"))
+    assert "IIAD student plan 2,2,2 (teacher 2,2,2)" in out  # tau = 0 keeps every iteration
+    out = _run("--data", data, "--train-limit", "512", "--eval-limit", "128", "--epochs", "1", "--no-progress",
+               "--batch-size", "32", "--teacher", str(tmp_path / "t" / "last.pt"), "--iiad-plan", "1,0,0",
+               "--kd-weight", "0.9", "--output", str(tmp_path / "s2"))
+    assert "IIAD student plan 1,0,0 (teacher 2,2,2)" in out
+    state = torch.load(tmp_path / "s2" / "last.pt", weights_only=True)
+    assert state["args"]["layer_iters"] == "1,0,0"  # the checkpoint recreates the E-IIET student
+
+
+def test_vit_influence_scores_and_plans():
+    import timm
+
+    from iiet_plugin.ode import plan_from_scores
+    from iiet_plugin.vision.influence import measure
+    model = timm.create_model("iiet_vit_tiny_patch4_28", iie_iters=2, depth=3, embed_dim=32, num_heads=2)
+    batches = [(torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))) for _ in range(2)]
+    report = measure(model, batches)
+    assert [len(r) for r in report.update] == [2, 2, 2] and [len(r) for r in report.loss] == [2, 2, 2]
+    assert all(v >= 0 for r in report.update + report.loss for v in r)
+    assert plan_from_scores(report.update, 0.0, report.teacher_plan).to_string() == "2,2,2"
+    assert plan_from_scores(report.update, float("inf"), report.teacher_plan).to_string() == "0,0,0"
+    assert model.plan().to_string() == "2,2,2"  # measuring left the model's plan as it was

@@ -61,6 +61,14 @@ def parse_args(argv=None):
     p.add_argument("--output", default="runs/vision")
     p.add_argument("--resume", default="", help="checkpoint to resume from (e.g. OUTPUT/last.pt)")
     p.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("IIAD distillation (E-IIET): the student is the teacher with fewer iterations")
+    g.add_argument("--teacher", default="", help="IIET teacher checkpoint written by this script")
+    g.add_argument("--iiad-threshold", type=float, default=None, help="keep iterations with influence >= this")
+    g.add_argument("--iiad-plan", default=None, help="explicit per-layer plan instead of a threshold")
+    g.add_argument("--iiad-score", default="update", choices=("update", "loss"))
+    g.add_argument("--iiad-calibration-batches", type=int, default=4)
+    g.add_argument("--kd-weight", type=float, default=0.5, help="lambda: (1 - lambda) CE + lambda T^2 KL")
+    g.add_argument("--kd-temperature", type=float, default=1.0)
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -98,6 +106,45 @@ def model_kwargs(args, num_classes, in_chans):
     return kwargs
 
 
+def make_loader(model, dataset, args, device, training: bool, distributed: bool = False):
+    """timm's loader with the model's data config (transforms, normalisation)."""
+    cfg = resolve_data_config(model=model)
+    extra = dict(hflip=0.5, scale=(0.8, 1.0), color_jitter=0.0) if training else {}
+    return create_loader(dataset, is_training=training, input_size=cfg["input_size"], batch_size=args.batch_size,
+                         mean=cfg["mean"], std=cfg["std"], interpolation=cfg["interpolation"], crop_pct=cfg["crop_pct"],
+                         num_workers=args.workers, distributed=distributed, use_prefetcher=False, device=device,
+                         persistent_workers=False, **extra)
+
+
+def build_teacher_and_plan(args, device, eval_set, num_classes, in_chans):
+    """Load the teacher, choose the student's plan (explicit, or a threshold on its influence)."""
+    from iiet_plugin.ode import IterationPlan
+    from iiet_plugin.vision.influence import measure
+    state = torch.load(args.teacher, map_location="cpu", weights_only=True)
+    targs = argparse.Namespace(**state["args"])
+    teacher = timm.create_model(state["model_name"], **model_kwargs(targs, num_classes, in_chans))
+    teacher.load_state_dict(state["model"])
+    teacher.to(device).eval().requires_grad_(False)
+    if args.iiad_plan:
+        plan = IterationPlan.parse(args.iiad_plan, len(teacher.blocks), "iiad_plan")
+    elif args.iiad_threshold is not None:
+        calib = make_loader(teacher, eval_set, args, device, training=False)
+        batches = [b for _, b in zip(range(args.iiad_calibration_batches), calib)]
+        report = measure(teacher, batches, scores=(args.iiad_score,))
+        plan = report.add_plan(args.iiad_score, args.iiad_threshold)
+        print(f"IIAD {args.iiad_score} scores: {[[round(v, 4) for v in r] for r in report.scores(args.iiad_score)]}")
+    else:
+        raise SystemExit("--teacher needs --iiad-threshold TAU or --iiad-plan '2,1,0,...'")
+    teacher_plan = teacher.plan()
+    print(f"IIAD student plan {plan} (teacher {teacher_plan}): cost {plan.relative_cost(teacher_plan):.3f} of the "
+          f"teacher, {plan.relative_cost(0):.3f} of vanilla")
+    # the student is created from the teacher's own model arguments, with the plan
+    for key in ("model", "model_kwargs", "ode_solver", "iie_iters", "ode_coef"):
+        setattr(args, key, getattr(targs, key))
+    args.layer_iters = plan.to_string()
+    return teacher, state["model"]
+
+
 def evaluate(model, loader, device, show):
     model.eval()
     top1, top5, loss_m = AverageMeter(), AverageMeter(), AverageMeter()
@@ -120,14 +167,14 @@ def main(argv=None):
     train_set, eval_set = build_datasets(args)
     num_classes = len(train_set.classes)
     in_chans = 1 if isinstance(train_set, IDXImageDataset) else 3
+    teacher, teacher_state = None, None
+    if args.teacher:
+        teacher, teacher_state = build_teacher_and_plan(args, device, eval_set, num_classes, in_chans)
     model = timm.create_model(args.model, **model_kwargs(args, num_classes, in_chans)).to(device)
-    data_cfg = resolve_data_config(model=model)
-    loader_kwargs = dict(input_size=data_cfg["input_size"], batch_size=args.batch_size, mean=data_cfg["mean"],
-                         std=data_cfg["std"], interpolation=data_cfg["interpolation"], num_workers=args.workers,
-                         distributed=world > 1, use_prefetcher=False, device=device, persistent_workers=False)
-    train_loader = create_loader(train_set, is_training=True, hflip=0.5, scale=(0.8, 1.0), color_jitter=0.0,
-                                 crop_pct=data_cfg["crop_pct"], **loader_kwargs)
-    eval_loader = create_loader(eval_set, is_training=False, crop_pct=data_cfg["crop_pct"], **loader_kwargs)
+    if teacher_state is not None and not args.resume:
+        model.load_state_dict(teacher_state)  # the student starts as the teacher, with fewer iterations
+    train_loader = make_loader(model, train_set, args, device, training=True, distributed=world > 1)
+    eval_loader = make_loader(model, eval_set, args, device, training=False, distributed=world > 1)
 
     optimizer = create_optimizer_v2(model, opt=args.opt, lr=args.lr, weight_decay=args.weight_decay)
     scheduler, _ = create_scheduler_v2(optimizer, sched=args.sched, num_epochs=args.epochs,
@@ -157,7 +204,15 @@ def main(argv=None):
         bar = tqdm(train_loader, desc=f"epoch {epoch}", disable=not show)
         for images, target in bar:
             images, target = images.to(device), target.to(device)
-            loss = criterion(train_model(images), target)
+            logits = train_model(images)
+            loss = criterion(logits, target)
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = teacher(images)
+                T = args.kd_temperature
+                kd = torch.nn.functional.kl_div(torch.log_softmax(logits / T, -1), torch.log_softmax(teacher_logits / T, -1),
+                                                reduction="batchmean", log_target=True)
+                loss = (1 - args.kd_weight) * loss + args.kd_weight * T * T * kd
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
