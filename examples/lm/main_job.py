@@ -3,15 +3,18 @@
 1. corpus: ../shared/data/lm/bible_web when present, else built offline from Debian
    packages by prepare_bible.py (``apt-get``);
 2. fairseq-preprocess of a slice;
-3. fairseq-train iiet_lm_tiny as vanilla (euler) and as IIET (iie, r = 1), equal updates;
-4. fairseq-eval-lm on the test slice: perplexity and scoring speed relative to vanilla.
+3. fairseq-train iiet_lm_tiny as vanilla (euler) and as IIET (iie, r = 2), equal updates;
+4. IIAD: influence of the IIET model's iterations, a plan from a threshold, and a short
+   distillation into E-IIET (the iiad_language_modeling task + iiad_distillation criterion);
+5. fairseq-eval-lm on the test slice: perplexity and scoring speed relative to vanilla.
 
-    python examples/lm/main_job.py [--updates 400] [--work runs/main]
+    python examples/lm/main_job.py [--updates 600] [--work runs/main]
 """
 import argparse
 import gzip
 import os
 import re
+import shutil
 import subprocess
 import statistics
 import sys
@@ -37,7 +40,7 @@ def run(tool, *args, log_every=None):
     for line in proc.stdout:
         lines.append(line)
         if log_every and re.search(log_every, line):
-            print("   ", line.rstrip()[-150:], flush=True)
+            print("   ", line.rstrip()[:240], flush=True)
     if proc.wait() != 0:
         sys.exit("".join(lines[-40:]) + f"\n{tool} failed")
     return "".join(lines)
@@ -62,7 +65,9 @@ def corpus_files(work):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default=os.path.join(ROOT, "runs", "main"))
-    p.add_argument("--updates", type=int, default=400)
+    p.add_argument("--updates", type=int, default=600)
+    p.add_argument("--distill-updates", type=int, default=150)
+    p.add_argument("--threshold", type=float, default=0.1, help="IIAD threshold on the update score")
     p.add_argument("--train-lines", type=int, default=8000)
     p.add_argument("--eval-lines", type=int, default=600)
     args = p.parse_args(argv)
@@ -75,6 +80,7 @@ def main(argv=None):
         with open(slices[split], "w", encoding="utf-8") as f:
             f.writelines(read_lines(path, n))
     data = os.path.join(args.work, "bin")
+    shutil.rmtree(data, ignore_errors=True)  # a rerun rebuilds everything from scratch
     print(f"[main] preprocessing {args.train_lines} training verses", flush=True)
     run("fairseq-preprocess", "--only-source", "--trainpref", slices["train"], "--validpref", slices["valid"],
         "--testpref", slices["test"], "--destdir", data, "--workers", "1", "--nwordssrc", "6000")
@@ -82,31 +88,56 @@ def main(argv=None):
               "--share-decoder-input-output-embed", "--tokens-per-sample", "128", "--max-tokens", "2048",
               "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr", "0.003", "--lr-scheduler",
               "inverse_sqrt", "--warmup-updates", "50", "--clip-norm", "1.0", "--dropout", "0.1",
-              "--max-update", args.updates, "--log-format", "simple", "--log-interval", "50",
+              "--log-format", "simple", "--log-interval", "50",
               "--no-epoch-checkpoints", "--cpu", "--seed", "1", "--num-workers", "0"]
-    models = [("vanilla (euler)", ["--ode-solver", "euler"], 1.0),
-              ("IIET r=1", ["--ode-solver", "iie", "--iie-iters", "1"], 2.0)]
-    rows = []
-    for name, flags, ideal in models:
+
+    def train(name, flags, updates):
         tag = re.sub(r"\W+", "_", name).strip("_")
-        print(f"[main] training {name} for {args.updates} updates", flush=True)
-        log = run("fairseq-train", data, *common, *flags, "--save-dir", os.path.join(args.work, tag),
-                  log_every=r"\| (train_inner|valid) \|")
-        ups = statistics.median(float(u) for u in re.findall(r"ups=([0-9.]+)", log))
-        train_s = 1.0 / ups  # seconds per update, median over the logged intervals
-        out = run("fairseq-eval-lm", data, "--user-dir", user_dir(), "--path",
-                  os.path.join(args.work, tag, "checkpoint_last.pt"), "--gen-subset", "test",
+        shutil.rmtree(os.path.join(args.work, tag), ignore_errors=True)  # no silent resume from an old run
+        print(f"[main] training {name} for {updates} updates", flush=True)
+        log = run("fairseq-train", data, *common, "--max-update", updates, *flags,
+                  "--save-dir", os.path.join(args.work, tag), log_every=r"\| (train_inner|valid) \||iiad_task \| IIAD")
+        # updates/s: fairseq's interval logs, else its end-of-epoch summaries
+        ups = statistics.median(float(u) for u in (re.findall(r"ups=([0-9.]+)", log)
+                                                   or re.findall(r"\| ups ([0-9.]+)", log)))
+        return os.path.join(args.work, tag, "checkpoint_last.pt"), 1.0 / ups, log
+
+    def score(name, checkpoint, step_s, evals):
+        out = run("fairseq-eval-lm", data, "--user-dir", user_dir(), "--path", checkpoint, "--gen-subset", "test",
                   "--tokens-per-sample", "128", "--max-tokens", "4096", "--cpu")
         ppl = float(re.search(r"Perplexity: ([0-9.]+)", out).group(1))
         tok_s = float(re.search(r"\(([0-9.]+) tokens/s\)", out).group(1))
-        rows.append((name, ppl, train_s, tok_s, ideal))
+        rows.append((name, ppl, step_s, tok_s, evals))
+
+    rows = []
+    vanilla, step_s, _ = train("vanilla (euler)", ["--ode-solver", "euler"], args.updates)
+    score("vanilla (euler)", vanilla, step_s, 2)
+    iiet, step_s, _ = train("IIET r=2", ["--ode-solver", "iie", "--iie-iters", "2"], args.updates)
+    score("IIET r=2", iiet, step_s, 6)
+    print("[main] IIAD: influence of each iteration of the IIET model", flush=True)
+    print(run("iiet-influence", "--path", iiet, "--data", data, "--batches", "8", "--scores", "update",
+              "--thresholds", f"0,{args.threshold},1e9", "--json", os.path.join(args.work, "influence.json"),
+              "--heatmap", os.path.join(args.work, "influence.png")).split("teacher plan", 1)[-1].split("DEBUG")[0])
+    eiiet, step_s, log = train(f"E-IIET (IIAD tau={args.threshold:g})",
+                               ["--task", "iiad_language_modeling", "--ode-solver", "iie", "--iie-iters", "2",
+                                "--teacher-path", iiet,
+                                "--iiad-threshold", args.threshold, "--criterion", "iiad_distillation",
+                                "--kd-weight", "0.5", "--lr", "0.0005"],
+                               args.distill_updates)
+    plan = re.search(r"IIAD student plan ([0-9,]+)", log).group(1)
+    score(f"E-IIET (IIAD tau={args.threshold:g}, plan {plan})", eiiet, step_s,
+          sum(int(r) + 1 for r in plan.split(",")))
+    # training-step times of E-IIET include the teacher's forward; they are reported as measured
     base_train, base_tok = rows[0][2], rows[0][3]
-    print(f"\n## WEB Bible, iiet_lm_tiny, {args.updates} updates, test slice ({args.eval_lines} verses)\n")
-    print("| model | test ppl | train step time / vanilla | scoring speed / vanilla | ideal cost |")
+    print(f"\n## WEB Bible, iiet_lm_tiny (2 layers), {args.updates} updates each "
+          f"(+{args.distill_updates} distillation updates for E-IIET), test slice ({args.eval_lines} verses)\n")
+    print("| model | test ppl | layer evaluations | train step time / vanilla | scoring speed / vanilla |")
     print("|---|---|---|---|---|")
-    for name, ppl, train_s, tok_s, ideal in rows:
-        print(f"| {name} | {ppl:.1f} | {train_s / base_train:.2f} | {tok_s / base_tok:.2f} | {ideal:.1f}x |")
-    print(f"\ncommand: python examples/lm/main_job.py --updates {args.updates} --train-lines {args.train_lines}")
+    for name, ppl, train_s, tok_s, evals in rows:
+        print(f"| {name} | {ppl:.1f} | {evals} ({evals / 2:.1f}x) | {train_s / base_train:.2f} | {tok_s / base_tok:.2f} |")
+    print("\nE-IIET's train step includes the teacher's forward pass. Speeds are medians measured in this run.")
+    print(f"command: python examples/lm/main_job.py --updates {args.updates} --distill-updates "
+          f"{args.distill_updates} --threshold {args.threshold:g} --train-lines {args.train_lines}")
 
 
 if __name__ == "__main__":

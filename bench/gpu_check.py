@@ -1,0 +1,156 @@
+"""One prepared GPU check: bf16 training-step time, MFU and peak memory per solver for the
+small presets, as ratios against vanilla measured in the same run.
+
+    python bench/gpu_check.py [--smoke]        # --smoke: tiny sizes, CPU-friendly
+
+ViT: iiet_vit_small_patch16_224 and iiet_vit_base_patch16_224 (timm), batch 128, 224 px.
+LM:  the core's pre-norm causal stack at GPT-2 small sizes (768-d, 12 layers, 12 heads,
+     1024 tokens x 16) with an embedding and a 50257-way head (fairseq is not needed).
+MFU = FLOPs of the step (torch's FlopCounterMode) / step time / the GPU's measured bf16
+matmul throughput (8192^3), reported next to the vendor's dense bf16 peak (989 TFLOP/s, H200).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from iiet_plugin.ode import ODEConfig  # noqa: E402
+from iiet_plugin.ode.reference import ReferenceStack  # noqa: E402
+
+SOLVERS = [("vanilla (euler)", dict(ode_solver="euler")), ("iie r=1", dict(ode_solver="iie", iie_iters=1)),
+           ("iie r=2", dict(ode_solver="iie", iie_iters=2)), ("rk2 (gated)", dict(ode_solver="rk2", ode_coef="gated")),
+           ("pc", dict(ode_solver="pc"))]
+
+
+class CausalLM(torch.nn.Module):
+    def __init__(self, kw, vocab, dim, layers, heads):
+        super().__init__()
+        cfg = ODEConfig(solver=kw["ode_solver"], coef=kw.get("ode_coef"), iters=kw.get("iie_iters", 0))
+        self.embed = torch.nn.Embedding(vocab, dim)
+        self.stack = ReferenceStack(cfg, layers, dim, heads, 4 * dim, causal=True)
+        self.head = torch.nn.Linear(dim, vocab, bias=False)
+
+    def forward(self, tokens):
+        return self.head(self.stack(self.embed(tokens)))
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_step(model, batch_fn, device, repeats, warmup=3):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda"):
+            loss = batch_fn()
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    with FlopCounterMode(display=False) as counter:
+        with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda"):
+            loss = batch_fn()
+        loss.backward()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        sync(device)
+        peak = torch.cuda.max_memory_allocated() / 2 ** 30
+    else:
+        peak = float("nan")
+    return statistics.median(times), float(counter.get_total_flops()), peak
+
+
+def matmul_peak(device, size):
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    a, b = torch.randn(size, size, device=device, dtype=dtype), torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    sync(device)
+    return 10 * 2 * size ** 3 / (time.perf_counter() - t0)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--out", default="")
+    args = p.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    peak = matmul_peak(device, 1024 if args.smoke else 8192)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    lines = [f"# GPU check: bf16 training step per solver ({name}, torch {torch.__version__}, "
+             f"{time.strftime('%Y-%m-%d')})", "",
+             f"measured bf16 matmul: {peak / 1e12:.0f} TFLOP/s (vendor dense bf16 peak of an H200: 989 TFLOP/s)", ""]
+    import timm
+
+    import iiet_plugin  # noqa: F401
+    cases = []
+    for vit in ("iiet_vit_small_patch16_224", "iiet_vit_base_patch16_224"):
+        bsz, size = (2, 64) if args.smoke else (128, 224)
+
+        def make(kw, vit=vit, bsz=bsz, size=size):
+            model = timm.create_model(vit, img_size=size, **kw).to(device).train()
+            x = torch.randn(bsz, 3, size, size, device=device)
+            y = torch.randint(0, 1000, (bsz,), device=device)
+            return model, lambda: F.cross_entropy(model(x), y)
+        cases.append((f"{vit}, batch {bsz}, {size} px", make))
+    dims = (64, 2, 2, 64, 2) if args.smoke else (768, 12, 12, 1024, 16)
+
+    def make_lm(kw, dims=dims):
+        dim, layers, heads, seq, bsz = dims
+        model = CausalLM(kw, 50257, dim, layers, heads).to(device).train()
+        tokens = torch.randint(0, 50257, (bsz, seq + 1), device=device)
+        return model, lambda: F.cross_entropy(model(tokens[:, :-1]).flatten(0, 1).float(), tokens[:, 1:].flatten())
+    cases.append((f"causal LM {dims[0]}-d x {dims[1]} layers, {dims[4]} x {dims[3]} tokens", make_lm))
+
+    for title, make in cases:
+        rows, base = [], None
+        for label, kw in SOLVERS:
+            torch.manual_seed(0)
+            model, batch_fn = make(kw)
+            seconds, flops, mem = bench_step(model, batch_fn, device, args.repeats)
+            base = base or (seconds, flops, mem)
+            rows.append(f"| {label} | {seconds * 1000:.1f} | {seconds / base[0]:.2f} | {flops / base[1]:.2f} | "
+                        f"{(seconds / base[0]) / (flops / base[1]):.3f} | {100 * flops / seconds / peak:.1f}% | "
+                        f"{mem:.1f} | {mem / base[2]:.2f} |")
+            del model, batch_fn
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        lines += [f"## {title}", "",
+                  "| solver | step ms (median) | time / vanilla | FLOPs / vanilla | measured / ideal | MFU (of measured "
+                  "matmul) | peak GiB | memory / vanilla |", "|---|---|---|---|---|---|---|---|", *rows, ""]
+    lines.append(f"command: python bench/gpu_check.py --repeats {args.repeats}")
+    text = "\n".join(lines)
+    print(text, flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
