@@ -31,13 +31,16 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-timeout"],
+        "dev": ["pytest>=7", "pytest-timeout", "lm_eval==0.4.13", "datasets<4", "pyarrow<22"],
+        # lm-evaluation-harness; these pins keep fairseq's numpy<2 working (newer pyarrow needs numpy 2)
+        "lmeval": ["lm_eval==0.4.13", "datasets<4", "pyarrow<22"],
     },
     entry_points={
         "console_scripts": [
             "iiet-user-dir=iiet_plugin.cli.user_dir:main",
             "iiet-demo=iiet_plugin.cli.demo:main",
             "iiet-influence=iiet_plugin.cli.influence:main",
+            "iiet-lm-eval=iiet_plugin.lmeval.cli:main",
         ],
     },
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: MIT License"],

@@ -1,0 +1,2 @@
+"""lm-evaluation-harness integration (optional extra ``[lmeval]``): the ``fairseq_iiet``
+model adapter and the ``iiet-lm-eval`` console entry."""
