@@ -141,12 +141,18 @@ def test_fx_trace_matches_eager_forward_and_backward(kwargs):
         traced = torch.cat(tuple(_fx(model, train=False)(x).values()))
     assert torch.equal(traced, eager)
     model.train()
+    model(x).mean().backward()
+    eager_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
     fx_train = _fx(model, train=True)
     fx_train.train()
     out = torch.cat(tuple(fx_train(x).values()))
     out.mean().backward()
-    assert all(p.grad is not None for p in fx_train.parameters())
+    fx_grads = dict(fx_train.named_parameters())
     assert out.shape[-1] == 42
+    assert set(fx_grads) == set(eager_grads)
+    for name, grad in eager_grads.items():
+        assert fx_grads[name].grad is not None and torch.equal(fx_grads[name].grad, grad), name
 
 
 @pytest.mark.parametrize("iiet,vit,kwargs", [
