@@ -3,7 +3,7 @@
     python bench/study_lm.py [--updates 300] [--seeds 1,2,3] [--thresholds 0.02,0.1]
 
 WEB Bible (a slice: --train-lines verses), iiet_lm_tiny at equal updates for every model and
-seed; E-IIET = IIAD distillation of each seed's IIET (r = 2) model at two thresholds of the
+seed; E-IIET = IIAD distillation of each seed's IIET (r = 2) model at two thresholds (default 0.3 and 0.6) of the
 `update` influence score, for --distill-updates more updates.  Reports validation perplexity
 (mean +- std over seeds), parameters, layer evaluations and measured scoring speed
 relative to vanilla (fairseq-eval-lm tokens/s, median over seeds).
@@ -31,7 +31,7 @@ def main(argv=None):
     p.add_argument("--updates", type=int, default=300)
     p.add_argument("--distill-updates", type=int, default=100)
     p.add_argument("--seeds", default="1,2,3")
-    p.add_argument("--thresholds", default="0.02,0.1")
+    p.add_argument("--thresholds", default="0.3,0.6")
     p.add_argument("--train-lines", type=int, default=8000)
     p.add_argument("--eval-lines", type=int, default=600)
     args = p.parse_args(argv)

@@ -67,7 +67,7 @@ def main(argv=None):
     p.add_argument("--work", default=os.path.join(ROOT, "runs", "main"))
     p.add_argument("--updates", type=int, default=600)
     p.add_argument("--distill-updates", type=int, default=150)
-    p.add_argument("--threshold", type=float, default=0.1, help="IIAD threshold on the update score")
+    p.add_argument("--threshold", type=float, default=0.3, help="IIAD threshold on the update score")
     p.add_argument("--train-lines", type=int, default=8000)
     p.add_argument("--eval-lines", type=int, default=600)
     args = p.parse_args(argv)

@@ -25,21 +25,18 @@ class ODESolver(nn.Module):
         super().__init__()
         self.layer_index = layer_index
 
-    @property
-    def num_evals(self) -> int:
-        return self.num_evaluations()
-
+    # The protocol; every solver below implements all four (this base only documents them).
     def num_evaluations(self) -> int:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define num_evaluations()")
 
     def stage_input(self, k: int, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define stage_input()")
 
     def stage_output(self, k: int, out: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
         return out
 
     def combine(self, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define combine()")
 
 
 class EulerSolver(ODESolver):

@@ -1,0 +1,115 @@
+"""Real-data study, vision: vanilla vs RK2 vs PCformer vs IIET vs E-IIET on Fashion-MNIST.
+
+    python bench/study_vision.py [--epochs 3] [--seeds 1,2,3] [--thresholds 0.3,0.6]
+
+examples/vision/train.py on a Fashion-MNIST slice (--train-limit images, evaluation on the first
+--eval-limit test images), a small iiet_vit (64-d, 3 blocks, patch 7, avg pool) at equal epochs;
+E-IIET = IIAD distillation of each seed's IIET (r = 2) model at two thresholds of the `update`
+score for --distill-epochs.  Reports top-1 (mean +- std over seeds), layer evaluations and
+measured images/s relative to vanilla.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+TRAIN = os.path.join(ROOT, "examples", "vision", "train.py")
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "vision", "fashion-mnist")
+KWARGS = {"embed_dim": 64, "depth": 3, "num_heads": 2, "patch_size": 7, "global_pool": "avg"}
+MODELS = [("vanilla (euler)", ["--ode-solver", "euler"]), ("ODE Transformer RK2 (gated)", ["--ode-solver", "rk2",
+          "--ode-coef", "gated"]), ("PCformer (rk2 predictor)", ["--ode-solver", "pc"]),
+          ("IIET r=2", ["--ode-solver", "iie", "--iie-iters", "2"])]
+
+
+def run(*args):
+    proc = subprocess.run([sys.executable, TRAIN, *map(str, args)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    if proc.returncode:
+        sys.exit(proc.stdout[-2000:] + proc.stderr[-3000:])
+    return proc.stdout
+
+
+def images_per_second(checkpoint, repeats=5):
+    import timm
+
+    import iiet_plugin  # noqa: F401
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    a = state["args"]
+    kw = dict(json.loads(a["model_kwargs"]), num_classes=10, in_chans=1)
+    for key in ("ode_solver", "iie_iters", "layer_iters", "ode_coef"):
+        if a.get(key) is not None:
+            kw[key] = a[key]
+    model = timm.create_model(state["model_name"], **kw).eval()
+    x = torch.randn(64, 1, 28, 28)
+    times = []
+    with torch.no_grad():
+        model(x)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t0)
+    return 64 / statistics.median(times), model.evaluations()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=SHARED)
+    p.add_argument("--work", default=os.path.join(ROOT, "runs", "study_vision"))
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--distill-epochs", type=int, default=1)
+    p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--thresholds", default="0.3,0.6")
+    p.add_argument("--train-limit", type=int, default=3000)
+    p.add_argument("--eval-limit", type=int, default=1000)
+    args = p.parse_args(argv)
+    common = ["--data", args.data, "--model", "iiet_vit_tiny_patch4_28", "--model-kwargs", json.dumps(KWARGS),
+              "--batch-size", "32", "--lr", "1e-3", "--warmup-epochs", "0", "--smoothing", "0", "--weight-decay", "0",
+              "--train-limit", args.train_limit, "--eval-limit", args.eval_limit, "--no-progress"]
+    results = {}
+    t0 = time.time()
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for name, flags in MODELS:
+            out = os.path.join(args.work, f"{re.sub(r'[^a-z0-9]+', '_', name.lower())}_s{seed}")
+            print(f"[study] seed {seed}: {name} ({time.time() - t0:.0f}s)", flush=True)
+            run(*common, *flags, "--epochs", args.epochs, "--seed", seed, "--output", out)
+            top1 = torch.load(os.path.join(out, "last.pt"), weights_only=True)["history"][-1]["top1"]
+            ips, evals = images_per_second(os.path.join(out, "last.pt"))
+            results.setdefault(name, []).append((top1, ips, evals, ""))
+            if name.startswith("IIET"):
+                for tau in [float(t) for t in args.thresholds.split(",")]:
+                    ename = f"E-IIET (IIAD tau={tau:g})"
+                    eout = f"{out}_eiiet_{tau:g}"
+                    print(f"[study] seed {seed}: {ename}", flush=True)
+                    log = run(*common, "--teacher", os.path.join(out, "last.pt"), "--iiad-threshold", tau,
+                              "--kd-weight", "0.5", "--lr", "3e-4", "--epochs", args.distill_epochs, "--seed", seed,
+                              "--output", eout)
+                    plan = re.search(r"IIAD student plan ([0-9,]+)", log).group(1)
+                    top1 = torch.load(os.path.join(eout, "last.pt"), weights_only=True)["history"][-1]["top1"]
+                    ips, evals = images_per_second(os.path.join(eout, "last.pt"))
+                    results.setdefault(ename, []).append((top1, ips, evals, plan))
+    base = statistics.median(r[1] for r in results["vanilla (euler)"])
+    print(f"\n## Vision study: Fashion-MNIST ({args.train_limit} training images, top-1 on {args.eval_limit} test "
+          f"images), iiet_vit 64-d x 3 blocks, {args.epochs} epochs, seeds {args.seeds}\n")
+    print("| model | top-1 % (mean ± std) | layer evaluations | images/s / vanilla | E-IIET plans |")
+    print("|---|---|---|---|---|")
+    for name, rows in results.items():
+        accs = [r[0] for r in rows]
+        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        plans = " / ".join(sorted({r[3] for r in rows if r[3]}))
+        print(f"| {name} | {statistics.mean(accs):.1f} ± {std:.1f} | {statistics.mean(r[2] for r in rows):g} | "
+              f"{statistics.median(r[1] for r in rows) / base:.2f} | {plans} |")
+    print(f"\nE-IIET models add {args.distill_epochs} distillation epoch(s) to their teacher's {args.epochs}.")
+    print(f"command: python bench/study_vision.py --epochs {args.epochs} --distill-epochs {args.distill_epochs} "
+          f"--seeds {args.seeds} --thresholds {args.thresholds}  ({time.strftime('%Y-%m-%d')}, {time.time() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
