@@ -11,6 +11,7 @@ Protocol, all TorchScript-compatible::
 ``history`` is the PC layer history (a list of tensors shared by the layers of one
 stack, starting with the embedding); the other solvers ignore it.
 """
+import abc
 from typing import List, Optional, Tuple
 
 import torch
@@ -20,23 +21,27 @@ from .coefficients import EMAWeights, build_weights, stage_scales
 from .config import ODEConfig
 
 
-class ODESolver(nn.Module):
+class ODESolver(nn.Module, metaclass=abc.ABCMeta):
+    """Base of the solvers: the protocol above (``stage_output`` defaults to the identity)."""
+
     def __init__(self, layer_index: int):
         super().__init__()
         self.layer_index = layer_index
 
-    # The protocol; every solver below implements all four (this base only documents them).
+    @abc.abstractmethod
     def num_evaluations(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__} must define num_evaluations()")
+        """Evaluations of the layer per forward."""
 
+    @abc.abstractmethod
     def stage_input(self, k: int, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
-        raise NotImplementedError(f"{type(self).__name__} must define stage_input()")
+        """``(z, base)`` of evaluation ``k``."""
 
     def stage_output(self, k: int, out: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
         return out
 
+    @abc.abstractmethod
     def combine(self, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must define combine()")
+        """The layer output from its evaluations."""
 
 
 class EulerSolver(ODESolver):
