@@ -19,7 +19,6 @@ import os
 from typing import List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from typing import Optional
 
-from .plan import IterationPlan, PlanSpec
+from .plan import IterationPlan
 
 SOLVERS = ("euler", "rk2", "rk4", "pc", "iie")
 COEFFICIENTS = {
@@ -74,16 +74,3 @@ class ODEConfig:
         if self.solver != "iie":
             return IterationPlan.uniform(0, num_layers)
         return plan
-
-    def evaluations_per_layer(self) -> int:
-        """Layer evaluations of the non-IIET solvers (IIET: see ``plan``)."""
-        n = {"euler": 1, "rk2": 2, "rk4": 4}.get(self.solver)
-        if n is None and self.solver == "pc":
-            n = {"rk2": 2, "rk4": 4}[self.pc_predictor] + 1
-        if n is None:
-            raise ValueError("evaluations_per_layer: iie depends on the plan; use plan().evaluations")
-        return n
-
-
-def as_plan(spec: PlanSpec, num_layers: int) -> IterationPlan:
-    return IterationPlan.parse(spec, num_layers)

@@ -16,13 +16,8 @@ class ODETransformerDecoder(ODEStackMixin, TransformerDecoder):
         self.init_ode_stack(ode_args if ode_args is not None else args, prefix, self.embed_dim)
 
     def build_decoder_layer(self, cfg, no_encoder_attn=False):
-        if cfg.checkpoint_activations:
-            raise ValueError("checkpoint_activations is not supported with ODE layers yet")
+        self.refuse_checkpointing(cfg)
         return ODEDecoderLayer(cfg, no_encoder_attn)
 
     def extract_features_scriptable(self, *args, **kwargs):
-        self.begin_ode_forward()
-        try:
-            return super().extract_features_scriptable(*args, **kwargs)
-        finally:
-            self.ode_context.end()
+        return self.ode_pass(super().extract_features_scriptable, *args, **kwargs)

@@ -11,13 +11,8 @@ class ODETransformerEncoder(ODEStackMixin, TransformerEncoder):
         self.init_ode_stack(ode_args if ode_args is not None else args, prefix, embed_tokens.embedding_dim)
 
     def build_encoder_layer(self, cfg):
-        if cfg.checkpoint_activations:
-            raise ValueError("checkpoint_activations is not supported with ODE layers yet")
+        self.refuse_checkpointing(cfg)
         return ODEEncoderLayer(cfg)
 
     def forward_scriptable(self, *args, **kwargs):
-        self.begin_ode_forward()
-        try:
-            return super().forward_scriptable(*args, **kwargs)
-        finally:
-            self.ode_context.end()
+        return self.ode_pass(super().forward_scriptable, *args, **kwargs)

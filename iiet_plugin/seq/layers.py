@@ -18,12 +18,9 @@ import torch
 from fairseq.modules.transformer_layer import TransformerDecoderLayerBase, TransformerEncoderLayerBase
 from torch import Tensor
 
-from ..ode import ODEBlockMixin, ODESolver
+from ..ode import KV_CACHE_MODES, ODEBlockMixin, ODESolver
 from .attention import SlottedMultiheadAttention
 from .context import ODEForwardContext
-
-KV_CACHE_MODES = ("per_iter", "shared_final")
-
 
 def _add(base: Optional[Tensor], x: Tensor) -> Tensor:
     return x if base is None else base + x

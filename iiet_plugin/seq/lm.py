@@ -4,7 +4,7 @@ Same sizes, embeddings, adaptive input/softmax and parameter names as fairseq's
 ``transformer_lm``; the solver is chosen by ``--ode-solver`` (euler, rk2, rk4, pc, iie).
 """
 from contextlib import ExitStack
-from dataclasses import field, make_dataclass
+from dataclasses import make_dataclass
 
 from fairseq import options
 from fairseq.models import register_model, register_model_architecture
@@ -20,14 +20,11 @@ from fairseq.utils import safe_getattr
 from omegaconf import OmegaConf, open_dict
 
 from .decoder import ODETransformerDecoder
-from .options import ScheduleFields, ode_defaults, ode_fields
+from .options import ode_defaults, ode_fields, schedule_fields
 
 IIETLanguageModelConfig = make_dataclass(
     "IIETLanguageModelConfig",
-    [(name, typ, f) for name, (typ, f) in ode_fields("").items()]
-    + [("iie_start_update", int, field(default=0, metadata=ScheduleFields.__dataclass_fields__["iie_start_update"].metadata)),
-       ("kv_cache_mode", ScheduleFields.__annotations__["kv_cache_mode"],
-        field(default="per_iter", metadata=ScheduleFields.__dataclass_fields__["kv_cache_mode"].metadata))],
+    [(name, typ, f) for name, (typ, f) in ode_fields("").items()] + schedule_fields(),
     bases=(TransformerLanguageModelConfig,),
 )
 IIETLanguageModelConfig.__module__ = __name__

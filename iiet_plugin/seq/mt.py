@@ -3,7 +3,7 @@ separate solver settings for the encoder (``--encoder-ode-solver`` ...) and the 
 (``--decoder-ode-solver`` ...).  Argparse-configured like fairseq's ``transformer``, so
 checkpoints hold ``argparse.Namespace`` (allow-listed for weights-only loading)."""
 import contextvars
-from dataclasses import field, make_dataclass
+from dataclasses import make_dataclass
 
 from fairseq.dataclass import FairseqDataclass
 from fairseq.dataclass.utils import gen_parser_from_dataclass
@@ -20,13 +20,12 @@ from fairseq.utils import safe_getattr
 
 from .decoder import ODETransformerDecoder
 from .encoder import ODETransformerEncoder
-from .options import ScheduleFields, ode_defaults, ode_fields
+from .options import ode_defaults, ode_fields, schedule_fields
 
 IIETTransformerODEConfig = make_dataclass(
     "IIETTransformerODEConfig",
     [(name, typ, f) for prefix in ("encoder_", "decoder_") for name, (typ, f) in ode_fields(prefix).items()]
-    + [(f.name, ScheduleFields.__annotations__[f.name], field(default=f.default, metadata=f.metadata))
-       for f in ScheduleFields.__dataclass_fields__.values()],
+    + schedule_fields(),
     bases=(FairseqDataclass,),
 )
 IIETTransformerODEConfig.__module__ = __name__

@@ -1,15 +1,14 @@
 """The ODE options of the fairseq models (dataclass fields) and their translation to the core's config."""
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional
 
 from fairseq.dataclass import ChoiceEnum
 
-from ..ode import COEFFICIENTS, KV_CACHE_MODES, PC_PREDICTORS, SOLVERS, ODEConfig
+from ..ode import KV_CACHE_MODES, PC_PREDICTORS, SOLVERS, ODEConfig
 
 ODE_SOLVER_CHOICES = ChoiceEnum(list(SOLVERS))
 PC_PREDICTOR_CHOICES = ChoiceEnum(list(PC_PREDICTORS))
 KV_CACHE_MODE_CHOICES = ChoiceEnum(list(KV_CACHE_MODES))
-_ALL_COEFS = sorted({c for cs in COEFFICIENTS.values() for c in cs})
 
 
 def ode_fields(prefix: str = ""):
@@ -32,13 +31,16 @@ def ode_fields(prefix: str = ""):
     }
 
 
-@dataclass
-class ScheduleFields:
-    iie_start_update: int = field(default=0, metadata={
-        "help": "two-stage schedule: train with r = 0 (vanilla) until this update, then with the configured iterations"})
-    kv_cache_mode: KV_CACHE_MODE_CHOICES = field(default="per_iter", metadata={
-        "help": "incremental decoding caches: per_iter (one self-attention cache per evaluation, exact) or "
-                "shared_final (one cache with the final evaluation's keys, approximate, less memory)"})
+def schedule_fields():
+    """Dataclass fields shared by the LM and MT models: the two-stage schedule and the cache mode."""
+    return [
+        ("iie_start_update", int, field(default=0, metadata={
+            "help": "two-stage schedule: train with r = 0 (vanilla) until this update, then with the configured "
+                    "iterations"})),
+        ("kv_cache_mode", KV_CACHE_MODE_CHOICES, field(default="per_iter", metadata={
+            "help": "incremental decoding caches: per_iter (one self-attention cache per evaluation, exact) or "
+                    "shared_final (one cache with the final evaluation's keys, approximate, less memory)"})),
+    ]
 
 
 def ode_config_from(args, prefix: str = "") -> ODEConfig:

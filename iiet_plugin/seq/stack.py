@@ -57,7 +57,17 @@ class ODEStackMixin:
                 logger.info("IIET two-stage schedule: update %d, plan %s (%s)", num_updates, target,
                             "vanilla warm-up" if warm else "configured iterations")
 
-    def begin_ode_forward(self) -> None:
+    @staticmethod
+    def refuse_checkpointing(cfg) -> None:
+        if cfg.checkpoint_activations:
+            raise ValueError("checkpoint_activations is not supported with ODE layers yet")
+
+    def ode_pass(self, forward, *args, **kwargs):
+        """Run fairseq's own stack forward with the schedule synced and a fresh PC history."""
         if self.training and self.iie_start_update > 0 and self.num_updates_seen is None:
             self.set_num_updates(0)
         self.ode_context.begin()
+        try:
+            return forward(*args, **kwargs)
+        finally:
+            self.ode_context.end()

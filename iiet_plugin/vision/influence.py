@@ -1,7 +1,6 @@
 """IIAD influence and plans for ``iiet_vit_*`` (the same core as the fairseq models)."""
 from typing import Iterable, Sequence
 
-import torch
 import torch.nn.functional as F
 
 from ..ode import InfluenceReport, measure_loss_scores, measure_update_scores, plan_of
