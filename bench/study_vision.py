@@ -1,9 +1,10 @@
 """Real-data study, vision: vanilla vs RK2 vs PCformer vs IIET vs E-IIET on Fashion-MNIST.
 
-    python bench/study_vision.py [--epochs 3] [--seeds 1,2,3] [--thresholds 0.3,0.6]
+    python bench/study_vision.py [--epochs 3] [--seeds 1,2,3] [--thresholds 0.3,0.6] [--lrs 0.0005,0.001,0.003]
 
 examples/vision/train.py on a Fashion-MNIST slice (--train-limit images, evaluation on the first
---eval-limit test images), a small iiet_vit (64-d, 3 blocks, patch 7, avg pool) at equal epochs;
+--eval-limit test images), a small iiet_vit (64-d, 3 blocks, patch 7, avg pool) at equal epochs, each
+model at its own learning rate from --lrs chosen on the first seed (bench/protocol.py);
 E-IIET = IIAD distillation of each seed's IIET (r = 2) model at two thresholds of the `update`
 score for --distill-epochs.  Reports top-1 (mean +- std over seeds), layer evaluations and
 measured images/s relative to vanilla.
@@ -18,6 +19,9 @@ import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from protocol import floats, sweep_table, sweep_then_seeds  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -69,46 +73,64 @@ def main(argv=None):
     p.add_argument("--thresholds", default="0.3,0.6")
     p.add_argument("--train-limit", type=int, default=3000)
     p.add_argument("--eval-limit", type=int, default=1000)
+    p.add_argument("--lrs", default="0.0005,0.001,0.003",
+                   help="learning-rate grid; each model's rate is chosen on the first seed (bench/protocol.py)")
+    p.add_argument("--distill-lr", type=float, default=3e-4)
     args = p.parse_args(argv)
     common = ["--data", args.data, "--model", "iiet_vit_tiny_patch4_28", "--model-kwargs", json.dumps(KWARGS),
-              "--batch-size", "32", "--lr", "1e-3", "--warmup-epochs", "0", "--smoothing", "0", "--weight-decay", "0",
+              "--batch-size", "32", "--warmup-epochs", "0", "--smoothing", "0", "--weight-decay", "0",
               "--train-limit", args.train_limit, "--eval-limit", args.eval_limit, "--no-progress"]
-    results = {}
+    results, chosen, sweeps = {}, {}, {}
+    seeds = [int(x) for x in args.seeds.split(",")]
     t0 = time.time()
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        for name, flags in MODELS:
-            out = os.path.join(args.work, f"{re.sub(r'[^a-z0-9]+', '_', name.lower())}_s{seed}")
-            print(f"[study] seed {seed}: {name} ({time.time() - t0:.0f}s)", flush=True)
-            run(*common, *flags, "--epochs", args.epochs, "--seed", seed, "--output", out)
+    for name, flags in MODELS:
+        slug = re.sub(r"[^a-z0-9]+", "_", name.lower())
+
+        def train_eval(lr, seed):
+            out = os.path.join(args.work, f"{slug}_lr{lr:g}_s{seed}")
+            print(f"[study] {name}, lr {lr:g}, seed {seed} ({time.time() - t0:.0f}s)", flush=True)
+            run(*common, *flags, "--lr", lr, "--epochs", args.epochs, "--seed", seed, "--output", out)
             top1 = torch.load(os.path.join(out, "last.pt"), weights_only=True)["history"][-1]["top1"]
             ips, evals = images_per_second(os.path.join(out, "last.pt"))
-            results.setdefault(name, []).append((top1, ips, evals, ""))
-            if name.startswith("IIET"):
-                for tau in [float(t) for t in args.thresholds.split(",")]:
-                    ename = f"E-IIET (IIAD tau={tau:g})"
-                    eout = f"{out}_eiiet_{tau:g}"
-                    print(f"[study] seed {seed}: {ename}", flush=True)
-                    log = run(*common, "--teacher", os.path.join(out, "last.pt"), "--iiad-threshold", tau,
-                              "--kd-weight", "0.5", "--lr", "3e-4", "--epochs", args.distill_epochs, "--seed", seed,
-                              "--output", eout)
-                    plan = re.search(r"IIAD student plan ([0-9,]+)", log).group(1)
-                    top1 = torch.load(os.path.join(eout, "last.pt"), weights_only=True)["history"][-1]["top1"]
-                    ips, evals = images_per_second(os.path.join(eout, "last.pt"))
-                    results.setdefault(ename, []).append((top1, ips, evals, plan))
+            return top1, dict(ips=ips, evals=evals, ckpt=os.path.join(out, "last.pt"), out=out, seed=seed)
+
+        chosen[name], runs, sweeps[name] = sweep_then_seeds(floats(args.lrs), seeds, train_eval,
+                                                             higher_is_better=True)
+        results[name] = [(top1, info["ips"], info["evals"], "") for top1, info in runs]
+        if not name.startswith("IIET"):
+            continue
+        for tau in floats(args.thresholds):
+            ename = f"E-IIET (IIAD tau={tau:g})"
+            chosen[ename] = args.distill_lr
+            for _, info in runs:
+                eout = f"{info['out']}_eiiet_{tau:g}"
+                print(f"[study] {ename}, seed {info['seed']}", flush=True)
+                log = run(*common, "--teacher", info["ckpt"], "--iiad-threshold", tau, "--kd-weight", "0.5",
+                          "--lr", args.distill_lr, "--epochs", args.distill_epochs, "--seed", info["seed"],
+                          "--output", eout)
+                plan = re.search(r"IIAD student plan ([0-9,]+)", log).group(1)
+                top1 = torch.load(os.path.join(eout, "last.pt"), weights_only=True)["history"][-1]["top1"]
+                ips, evals = images_per_second(os.path.join(eout, "last.pt"))
+                results.setdefault(ename, []).append((top1, ips, evals, plan))
     base = statistics.median(r[1] for r in results["vanilla (euler)"])
     print(f"\n## Vision study: Fashion-MNIST ({args.train_limit} training images, top-1 on {args.eval_limit} test "
           f"images), iiet_vit 64-d x 3 blocks, {args.epochs} epochs, seeds {args.seeds}\n")
-    print("| model | top-1 % (mean ± std) | layer evaluations | images/s / vanilla | E-IIET plans |")
-    print("|---|---|---|---|---|")
+    print("| model | top-1 % (mean ± std) | lr | layer evaluations | images/s / vanilla | E-IIET plans |")
+    print("|---|---|---|---|---|---|")
     for name, rows in results.items():
         accs = [r[0] for r in rows]
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         plans = " / ".join(sorted({r[3] for r in rows if r[3]}))
-        print(f"| {name} | {statistics.mean(accs):.1f} ± {std:.1f} | {statistics.mean(r[2] for r in rows):g} | "
+        print(f"| {name} | {statistics.mean(accs):.1f} ± {std:.1f} | {chosen[name]:g} | "
+              f"{statistics.mean(r[2] for r in rows):g} | "
               f"{statistics.median(r[1] for r in rows) / base:.2f} | {plans} |")
+    print(f"\nLearning rate per model: chosen on seed {seeds[0]} by top-1 from the grid {args.lrs} (AdamW, cosine, "
+          f"no warmup); the chosen seed's run is one of the reported ones and is scored on the same "
+          f"{args.eval_limit} test images.  E-IIET distils at {args.distill_lr:g}.\n")
+    print(sweep_table(sweeps, chosen, seeds[0], "top-1"))
     print(f"\nE-IIET models add {args.distill_epochs} distillation epoch(s) to their teacher's {args.epochs}.")
     print(f"command: python bench/study_vision.py --epochs {args.epochs} --distill-epochs {args.distill_epochs} "
-          f"--seeds {args.seeds} --thresholds {args.thresholds}  ({time.strftime('%Y-%m-%d')}, {time.time() - t0:.0f} s)")
+          f"--seeds {args.seeds} --thresholds {args.thresholds} --lrs {args.lrs}  ({time.strftime('%Y-%m-%d')}, {time.time() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -21,14 +21,24 @@ import sys
 SPLITS = ("train", "valid", "test")
 
 
-def read(raw, split, lang, limit=None):
+def read(raw, split, lang):
     path = os.path.join(raw, f"{split}.{lang}")
     if not os.path.exists(path):
         path += ".gz"
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as f:
         lines = [line.rstrip("\n") for line in f]
-    return lines[:limit] if limit else lines
+    return lines
+
+
+def pick(pairs, limit, how):
+    """The first ``limit`` pairs, or ``limit`` pairs at evenly spaced positions (``how='spread'``)."""
+    if not limit or limit >= len(pairs):
+        return pairs
+    if how == "first":
+        return pairs[:limit]
+    step = len(pairs) / limit
+    return [pairs[int(i * step)] for i in range(limit)]
 
 
 def main(argv=None):
@@ -37,7 +47,13 @@ def main(argv=None):
     p.add_argument("raw")
     p.add_argument("out")
     p.add_argument("--vocab", type=int, default=8000)
-    p.add_argument("--train-lines", type=int, default=None, help="use only the first N training pairs")
+    p.add_argument("--train-lines", type=int, default=None, help="use only N training pairs (see --train-pick)")
+    p.add_argument("--train-pick", choices=("first", "spread"), default="first",
+                   help="with --train-lines: the first N pairs, or N pairs evenly spaced over the file (the "
+                        "shared corpus is grouped by source package, so 'spread' samples every source)")
+    p.add_argument("--max-words", type=int, default=None,
+                   help="drop pairs with more than this many whitespace-separated words on either side "
+                        "(every split, before --train-lines/--eval-lines)")
     p.add_argument("--eval-lines", type=int, default=None, help="use only the first N valid/test pairs")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--src", default="en")
@@ -45,8 +61,22 @@ def main(argv=None):
     args = p.parse_args(argv)
     langs = (args.src, args.tgt)
     os.makedirs(args.out, exist_ok=True)
-    text = {(s, l): read(args.raw, s, l, args.train_lines if s == "train" else args.eval_lines)
-            for s in SPLITS for l in langs}
+    for name in ("train_lines", "eval_lines", "max_words"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    text = {}
+    for split in SPLITS:
+        src_lines, tgt_lines = read(args.raw, split, args.src), read(args.raw, split, args.tgt)
+        if len(src_lines) != len(tgt_lines):
+            sys.exit(f"{split}: {len(src_lines)} {args.src} lines but {len(tgt_lines)} {args.tgt} lines")
+        pairs = list(zip(src_lines, tgt_lines))
+        if args.max_words:
+            pairs = [pair for pair in pairs if max(len(side.split()) for side in pair) <= args.max_words]
+        limit = args.train_lines if split == "train" else args.eval_lines
+        pairs = pick(pairs, limit, args.train_pick if split == "train" else "first")
+        text[(split, args.src)] = [src for src, _ in pairs]
+        text[(split, args.tgt)] = [tgt for _, tgt in pairs]
     joint = os.path.join(args.out, "spm_train.txt")
     with open(joint, "w", encoding="utf-8") as f:
         for lang in langs:

@@ -1,0 +1,74 @@
+"""The study protocol (bench/protocol.py) and the MT study's data selection (prepare_ende.py)."""
+import gzip
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, shared_data
+
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+protocol = load("bench/protocol.py", "study_protocol")
+prepare = load("examples/mt/prepare_ende.py", "prepare_ende")
+
+
+def test_rate_is_chosen_on_the_first_seed_and_reused():
+    calls = []
+    metric = {(0.001, 1): 9.0, (0.01, 1): 5.0, (0.02, 1): 7.0, (0.01, 2): 6.0, (0.01, 3): 4.0}
+
+    def train_eval(lr, seed):
+        calls.append((lr, seed))
+        return metric[(lr, seed)], {"seed": seed}
+
+    best, runs, sweep = protocol.sweep_then_seeds([0.001, 0.01, 0.02], [1, 2, 3], train_eval, higher_is_better=False)
+    assert best == 0.01
+    assert [r[0] for r in runs] == [5.0, 6.0, 4.0] and [r[1]["seed"] for r in runs] == [1, 2, 3]
+    assert calls == [(0.001, 1), (0.01, 1), (0.02, 1), (0.01, 2), (0.01, 3)]  # the chosen seed-1 run is reused
+    assert sweep == {0.001: 9.0, 0.01: 5.0, 0.02: 7.0}
+    best_up, _, _ = protocol.sweep_then_seeds([0.001, 0.01, 0.02], [1], train_eval, higher_is_better=True)
+    assert best_up == 0.001
+    assert protocol.sweep_cell(sweep, 0.01) == "0.001: 9.0 / **0.01: 5.0** / 0.02: 7.0"
+    table = protocol.sweep_table({"vanilla": sweep}, {"vanilla": 0.01}, 1, "valid ppl").splitlines()
+    assert table[0] == "| model | seed-1 valid ppl per lr (chosen in bold) |"
+    assert table[2] == "| vanilla | 0.001: 9.0 / **0.01: 5.0** / 0.02: 7.0 |"
+    with pytest.raises(ValueError):
+        protocol.sweep_then_seeds([], [1], train_eval, True)
+
+
+def test_spread_pick_samples_evenly():
+    pairs = [(str(i), str(i)) for i in range(10)]
+    assert prepare.pick(pairs, 3, "first") == pairs[:3]
+    assert [p[0] for p in prepare.pick(pairs, 5, "spread")] == ["0", "2", "4", "6", "8"]
+    assert prepare.pick(pairs, 20, "spread") == pairs and prepare.pick(pairs, None, "first") == pairs
+
+
+def test_prepare_filters_by_length_and_spreads_over_the_corpus(tmp_path):
+    raw = shared_data("mt", "en-de")
+    with gzip.open(os.path.join(raw, "train.en.gz"), "rt", encoding="utf-8") as f:
+        total = sum(1 for _ in f)
+    out = tmp_path / "prep"
+    subprocess.run([sys.executable, os.path.join(ROOT, "examples", "mt", "prepare_ende.py"), raw, str(out),
+                    "--vocab", "500", "--train-lines", "1500", "--train-pick", "spread", "--max-words", "12",
+                    "--eval-lines", "40"], check=True, capture_output=True)
+    for split, n in (("train", 1500), ("valid", 40), ("test", 40)):
+        en = (out / f"{split}.en").read_text(encoding="utf-8").splitlines()
+        de = (out / f"{split}.de").read_text(encoding="utf-8").splitlines()
+        assert len(en) == len(de) == n
+        assert max(len(line.split()) for line in en + de) <= 12
+    # spread: the last training pair comes from the corpus' last tenth, not from its start
+    with gzip.open(os.path.join(raw, "train.en.gz"), "rt", encoding="utf-8") as f:
+        position = {line.rstrip("\n"): i for i, line in enumerate(f)}
+    last = (out / "train.en").read_text(encoding="utf-8").splitlines()[-1]
+    assert position[last] > 0.9 * total
+    bad = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "mt", "prepare_ende.py"), raw,
+                          str(tmp_path / "bad"), "--max-words", "0"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--max-words must be >= 1" in bad.stderr
