@@ -1,10 +1,10 @@
 """Training-step time and memory per solver, as ratios against vanilla measured in the same run.
 
-    python bench/train_step.py [--repeats 5] [--hosts lm,mt,vit]
+    python bench/train_step.py [--repeats 5] [--hosts lm,mt,vit,vits]
 
 For the LM (iiet_lm_tiny widened to 256/1024, 4 layers, 256 tokens x 8), MT
 (iiet_transformer_tiny widened likewise, 32x32 tokens x 8) and ViT (iiet_vit_tiny_patch16_224 at
-224 px x 4): median time of a forward+backward+optimizer step and memory (activation memory
+224 px x 4, iiet_vit_small_patch16_224 at 224 px x 2): median time of a forward+backward+optimizer step and memory (activation memory
 saved for backward on CPU; peak allocated on CUDA).  The ideal ratio is the step's FLOPs
 relative to vanilla (counted by torch's FlopCounterMode: extra layer evaluations, not the
 embedding and output layers, are what IIET repeats); "measured / ideal" near 1.00 means the
@@ -40,16 +40,21 @@ def mt_case(kwargs, device):
     return model, lambda: F.cross_entropy(model(src, lengths, tgt[:, :-1])[0].flatten(0, 1), tgt[:, 1:].flatten())
 
 
-def vit_case(kwargs, device):
+def vit_case(kwargs, device, name="iiet_vit_tiny_patch16_224", batch=4):
     import timm
-    model = timm.create_model("iiet_vit_tiny_patch16_224", **kwargs).to(device).train()
-    images = torch.randn(4, 3, 224, 224, device=device)
-    labels = torch.randint(0, 1000, (4,), device=device)
+    model = timm.create_model(name, **kwargs).to(device).train()
+    images = torch.randn(batch, 3, 224, 224, device=device)
+    labels = torch.randint(0, 1000, (batch,), device=device)
     return model, lambda: F.cross_entropy(model(images), labels)
 
 
+def vit_small_case(kwargs, device):
+    return vit_case(kwargs, device, "iiet_vit_small_patch16_224", batch=2)
+
+
 CASES = {"lm": ("LM (256-d, 4 layers, 8x256 tokens)", lm_case), "mt": ("MT (256-d, 4+4 layers, 8x32 tokens)", mt_case),
-         "vit": ("ViT-Ti/16 (12 layers, 4 images 224 px)", vit_case)}
+         "vit": ("ViT-Ti/16 (12 layers, 4 images 224 px)", vit_case),
+         "vits": ("ViT-S/16 (12 layers, 384-d, 2 images 224 px)", vit_small_case)}
 
 
 def measure(case, kwargs, device, repeats):
@@ -72,9 +77,12 @@ def measure(case, kwargs, device, repeats):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--hosts", default="lm,mt,vit")
+    p.add_argument("--hosts", default="lm,mt,vit,vits", help=f"comma list of {', '.join(CASES)}")
     p.add_argument("--solvers", default="", help="comma list of labels to keep (default: all)")
     args = p.parse_args(argv)
+    unknown = [h for h in args.hosts.split(",") if h not in CASES]
+    if unknown:
+        p.error(f"--hosts: unknown {', '.join(unknown)}; allowed: {', '.join(CASES)}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     keep = [s for s in SOLVERS if not args.solvers or s[0].split(" ")[0] in args.solvers.split(",")]
     peak = matmul_peak_flops()

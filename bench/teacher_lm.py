@@ -1,0 +1,54 @@
+"""Train the IIET teacher whose IIAD plans bench/inference.py measures.
+
+    python bench/teacher_lm.py [--updates 300] [--work runs/bench_teacher]
+
+An iiet_lm_tiny widened to the inference bench's size (256-d, 1024 FFN, 4 layers, 4 heads),
+IIET with r = 2, trained on a WEB Bible slice (the main job's corpus: ../shared/data when
+present, else built offline by examples/lm/prepare_bible.py).  Prints the checkpoint path on
+the last line; the checkpoint's task config points at the binarized slice, which
+bench/inference.py uses for calibration.
+"""
+import argparse
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples", "lm"))
+from main_job import corpus_files, read_lines, run, user_dir  # noqa: E402
+
+SIZES = ["--decoder-embed-dim", "256", "--decoder-ffn-embed-dim", "1024", "--decoder-layers", "4",
+         "--decoder-attention-heads", "4", "--decoder-input-dim", "256", "--decoder-output-dim", "256"]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", default=os.path.join(os.path.dirname(HERE), "runs", "bench_teacher"))
+    p.add_argument("--updates", type=int, default=300)
+    p.add_argument("--lr", type=float, default=0.005)
+    p.add_argument("--train-lines", type=int, default=20000)
+    args = p.parse_args(argv)
+    os.makedirs(args.work, exist_ok=True)
+    slices = {}
+    for split, path in corpus_files(args.work).items():
+        slices[split] = os.path.join(args.work, f"{split}.txt")
+        with open(slices[split], "w", encoding="utf-8") as f:
+            f.writelines(read_lines(path, args.train_lines if split == "train" else 1000))
+    data = os.path.join(args.work, "bin")
+    shutil.rmtree(data, ignore_errors=True)
+    run("fairseq-preprocess", "--only-source", "--trainpref", slices["train"], "--validpref", slices["valid"],
+        "--testpref", slices["test"], "--destdir", data, "--workers", "1", "--nwordssrc", "8000")
+    save = os.path.join(args.work, "iiet_r2")
+    shutil.rmtree(save, ignore_errors=True)
+    run("fairseq-train", data, "--task", "language_modeling", "--user-dir", user_dir(), "--arch", "iiet_lm_tiny",
+        *SIZES, "--ode-solver", "iie", "--iie-iters", "2", "--share-decoder-input-output-embed",
+        "--tokens-per-sample", "128", "--max-tokens", "2048", "--optimizer", "adam", "--adam-betas", "(0.9,0.98)",
+        "--lr", args.lr, "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "100", "--clip-norm", "1.0",
+        "--dropout", "0.1", "--max-update", args.updates, "--log-format", "simple", "--log-interval", "50",
+        "--no-epoch-checkpoints", "--cpu", "--num-workers", "0", "--no-save-optimizer-state", "--seed", "1",
+        "--save-dir", save, log_every=r"\| (train_inner|valid) \|")
+    print(os.path.join(save, "checkpoint_last.pt"))
+
+
+if __name__ == "__main__":
+    main()
