@@ -7,7 +7,7 @@ examples/vision/train.py on a Fashion-MNIST slice (--train-limit images, evaluat
 model at its own learning rate from --lrs chosen on the first seed (bench/protocol.py);
 E-IIET = IIAD distillation of each seed's IIET (r = 2) model at two thresholds of the `update`
 score for --distill-epochs.  Reports top-1 (mean +- std over seeds), layer evaluations and
-measured images/s relative to vanilla.
+images/s relative to vanilla (batch 64, every final model timed round-robin at the end).
 """
 import argparse
 import json
@@ -41,7 +41,7 @@ def run(*args):
     return proc.stdout
 
 
-def images_per_second(checkpoint, repeats=5):
+def load_model(checkpoint):
     import timm
 
     import iiet_plugin  # noqa: F401
@@ -51,16 +51,24 @@ def images_per_second(checkpoint, repeats=5):
     for key in ("ode_solver", "iie_iters", "layer_iters", "ode_coef"):
         if a.get(key) is not None:
             kw[key] = a[key]
-    model = timm.create_model(state["model_name"], **kw).eval()
-    x = torch.randn(64, 1, 28, 28)
-    times = []
+    return timm.create_model(state["model_name"], **kw).eval()
+
+
+def images_per_second(checkpoints, rounds=7, batch=64):
+    """Median images/s per checkpoint, timed round-robin (every model once per round), so
+    that drifts of the machine's speed fall on all models alike."""
+    models = {path: load_model(path) for path in checkpoints}
+    x = torch.randn(batch, 1, 28, 28)
+    times = {path: [] for path in checkpoints}
     with torch.no_grad():
-        model(x)
-        for _ in range(repeats):
-            t0 = time.perf_counter()
+        for model in models.values():
             model(x)
-            times.append(time.perf_counter() - t0)
-    return 64 / statistics.median(times), model.evaluations()
+        for _ in range(rounds):
+            for path, model in models.items():
+                t0 = time.perf_counter()
+                model(x)
+                times[path].append(time.perf_counter() - t0)
+    return {path: batch / statistics.median(t) for path, t in times.items()}
 
 
 def main(argv=None):
@@ -91,12 +99,11 @@ def main(argv=None):
             print(f"[study] {name}, lr {lr:g}, seed {seed} ({time.time() - t0:.0f}s)", flush=True)
             run(*common, *flags, "--lr", lr, "--epochs", args.epochs, "--seed", seed, "--output", out)
             top1 = torch.load(os.path.join(out, "last.pt"), weights_only=True)["history"][-1]["top1"]
-            ips, evals = images_per_second(os.path.join(out, "last.pt"))
-            return top1, dict(ips=ips, evals=evals, ckpt=os.path.join(out, "last.pt"), out=out, seed=seed)
+            return top1, dict(ckpt=os.path.join(out, "last.pt"), out=out, seed=seed)
 
         chosen[name], runs, sweeps[name] = sweep_then_seeds(floats(args.lrs), seeds, train_eval,
                                                              higher_is_better=True)
-        results[name] = [(top1, info["ips"], info["evals"], "") for top1, info in runs]
+        results[name] = [(top1, info["ckpt"], "") for top1, info in runs]
         if not name.startswith("IIET"):
             continue
         for tau in floats(args.thresholds):
@@ -110,9 +117,11 @@ def main(argv=None):
                           "--output", eout)
                 plan = re.search(r"IIAD student plan ([0-9,]+)", log).group(1)
                 top1 = torch.load(os.path.join(eout, "last.pt"), weights_only=True)["history"][-1]["top1"]
-                ips, evals = images_per_second(os.path.join(eout, "last.pt"))
-                results.setdefault(ename, []).append((top1, ips, evals, plan))
-    base = statistics.median(r[1] for r in results["vanilla (euler)"])
+                results.setdefault(ename, []).append((top1, os.path.join(eout, "last.pt"), plan))
+    print(f"[study] timing every final model round-robin ({time.time() - t0:.0f}s)", flush=True)
+    speed = images_per_second([r[1] for rows in results.values() for r in rows])
+    evaluations = {path: load_model(path).evaluations() for rows in results.values() for _, path, _ in rows}
+    base = statistics.median(speed[r[1]] for r in results["vanilla (euler)"])
     print(f"\n## Vision study: Fashion-MNIST ({args.train_limit} training images, top-1 on {args.eval_limit} test "
           f"images), iiet_vit 64-d x 3 blocks, {args.epochs} epochs, seeds {args.seeds}\n")
     print("| model | top-1 % (mean ± std) | lr | layer evaluations | images/s / vanilla | E-IIET plans |")
@@ -120,10 +129,10 @@ def main(argv=None):
     for name, rows in results.items():
         accs = [r[0] for r in rows]
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        plans = " / ".join(sorted({r[3] for r in rows if r[3]}))
+        plans = " / ".join(sorted({r[2] for r in rows if r[2]}))
         print(f"| {name} | {statistics.mean(accs):.1f} ± {std:.1f} | {chosen[name]:g} | "
-              f"{statistics.mean(r[2] for r in rows):g} | "
-              f"{statistics.median(r[1] for r in rows) / base:.2f} | {plans} |")
+              f"{statistics.mean(evaluations[r[1]] for r in rows):.3g} | "
+              f"{statistics.median(speed[r[1]] for r in rows) / base:.2f} | {plans} |")
     print(f"\nLearning rate per model: chosen on seed {seeds[0]} by top-1 from the grid {args.lrs} (AdamW, cosine, "
           f"no warmup); the chosen seed's run is one of the reported ones and is scored on the same "
           f"{args.eval_limit} test images.  E-IIET distils at {args.distill_lr:g}.\n")
