@@ -17,3 +17,4 @@ fi
   echo
   python bench/inference.py --repeats "${REPEATS:-5}" --teacher "$TEACHER" 2>/dev/null
 } | tee bench/results_cpu.md
+python bench/plot.py

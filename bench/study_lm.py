@@ -1,6 +1,6 @@
 """Real-data study, language modeling: vanilla vs RK2 vs PCformer vs IIET vs E-IIET.
 
-    python bench/study_lm.py [--updates 300] [--seeds 1,2,3] [--thresholds 0.3,0.6] [--lrs 0.003,0.01,0.02]
+    python bench/study_lm.py [--updates 200] [--seeds 1,2,3] [--thresholds 0.3,0.6] [--lrs 0.003,0.01,0.02]
 
 WEB Bible (a slice: --train-lines verses), iiet_lm_tiny at equal updates for every model and
 seed, each model at its own learning rate from --lrs chosen on the first seed (bench/protocol.py); E-IIET = IIAD distillation of each seed's IIET (r = 2) model at two thresholds (default 0.3 and 0.6) of the
@@ -29,8 +29,8 @@ MODELS = [("vanilla (euler)", ["--ode-solver", "euler"]), ("ODE Transformer RK2 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default=os.path.join(os.path.dirname(HERE), "runs", "study_lm"))
-    p.add_argument("--updates", type=int, default=300)
-    p.add_argument("--distill-updates", type=int, default=100)
+    p.add_argument("--updates", type=int, default=200)
+    p.add_argument("--distill-updates", type=int, default=60)
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--thresholds", default="0.3,0.6")
     p.add_argument("--train-lines", type=int, default=8000)

@@ -72,3 +72,19 @@ def test_prepare_filters_by_length_and_spreads_over_the_corpus(tmp_path):
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "mt", "prepare_ende.py"), raw,
                           str(tmp_path / "bad"), "--max-words", "0"], capture_output=True, text=True)
     assert bad.returncode != 0 and "--max-words must be >= 1" in bad.stderr
+
+
+plot = load("bench/plot.py", "bench_plot")
+
+
+def test_plot_reads_the_committed_tables_and_draws(tmp_path):
+    with open(os.path.join(ROOT, "bench", "results_study.md"), encoding="utf-8") as f:
+        found = plot.tables(f.read())
+    headings = [t[0] for t in found if "(mean ± std)" in " ".join(t[1])]
+    assert [h.split(" study")[0] for h in headings] == ["LM", "Vision", "MT"]
+    assert plot.mean_std("103.4 ± 1.7") == (103.4, 1.7) and plot.mean_std("4") == (4.0, 0.0)
+    plot.main(["--out", str(tmp_path)])
+    for name in ("train_step.png", "study.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError):
+        plot.plot_study("no tables here", str(tmp_path / "x.png"))
