@@ -42,5 +42,14 @@ def sweep_table(sweeps: Dict[str, Dict[float, float]], chosen: Dict[str, float],
     return "\n".join(lines)
 
 
+def add_protocol_args(parser, lrs: str, distill_lr: float) -> None:
+    """The options every study shares: seeds, IIAD thresholds, the rate grid, the distillation rate."""
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--thresholds", default="0.3,0.6", help="IIAD thresholds of the `update` score")
+    parser.add_argument("--lrs", default=lrs,
+                        help="learning-rate grid; each model's rate is chosen on the first seed (bench/protocol.py)")
+    parser.add_argument("--distill-lr", type=float, default=distill_lr)
+
+
 def floats(text: str) -> List[float]:
     return [float(x) for x in text.split(",") if x.strip()]

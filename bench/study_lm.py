@@ -18,8 +18,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples", "lm"))
-from main_job import corpus_files, read_lines, run, user_dir  # noqa: E402
-from protocol import floats, sweep_table, sweep_then_seeds  # noqa: E402
+from main_job import binarize_slice, run, user_dir  # noqa: E402
+from protocol import add_protocol_args, floats, sweep_table, sweep_then_seeds  # noqa: E402
 
 MODELS = [("vanilla (euler)", ["--ode-solver", "euler"]), ("ODE Transformer RK2 (gated)", ["--ode-solver", "rk2",
           "--ode-coef", "gated"]), ("PCformer (rk2 predictor)", ["--ode-solver", "pc"]),
@@ -31,28 +31,14 @@ def main(argv=None):
     p.add_argument("--work", default=os.path.join(os.path.dirname(HERE), "runs", "study_lm"))
     p.add_argument("--updates", type=int, default=200)
     p.add_argument("--distill-updates", type=int, default=60)
-    p.add_argument("--seeds", default="1,2,3")
-    p.add_argument("--thresholds", default="0.3,0.6")
     p.add_argument("--train-lines", type=int, default=8000)
     p.add_argument("--eval-lines", type=int, default=600)
-    p.add_argument("--lrs", default="0.003,0.01,0.02",
-                   help="learning-rate grid; each model's rate is chosen on the first seed (bench/protocol.py)")
-    p.add_argument("--distill-lr", type=float, default=0.0005)
+    add_protocol_args(p, lrs="0.003,0.01,0.02", distill_lr=0.0005)
     args = p.parse_args(argv)
     lrs = floats(args.lrs)
     seeds = [int(s) for s in args.seeds.split(",")]
     taus = [float(t) for t in args.thresholds.split(",")]
-    os.makedirs(args.work, exist_ok=True)
-    files = corpus_files(args.work)
-    slices = {}
-    for split, path in files.items():
-        slices[split] = os.path.join(args.work, f"{split}.txt")
-        with open(slices[split], "w", encoding="utf-8") as f:
-            f.writelines(read_lines(path, args.train_lines if split == "train" else args.eval_lines))
-    data = os.path.join(args.work, "bin")
-    shutil.rmtree(data, ignore_errors=True)
-    run("fairseq-preprocess", "--only-source", "--trainpref", slices["train"], "--validpref", slices["valid"],
-        "--testpref", slices["test"], "--destdir", data, "--workers", "1", "--nwordssrc", "6000")
+    data = binarize_slice(args.work, args.train_lines, args.eval_lines)
     common = ["--task", "language_modeling", "--user-dir", user_dir(), "--arch", "iiet_lm_tiny",
               "--share-decoder-input-output-embed", "--tokens-per-sample", "128", "--max-tokens", "2048",
               "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",

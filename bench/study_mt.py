@@ -26,7 +26,7 @@ SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "mt", "en-de")
 BIN = os.path.dirname(sys.executable)
 sys.path.insert(0, os.path.join(ROOT, "examples", "mt"))
 from score import score  # noqa: E402
-from protocol import floats, sweep_table, sweep_then_seeds  # noqa: E402
+from protocol import add_protocol_args, floats, sweep_table, sweep_then_seeds  # noqa: E402
 
 MODELS = [("vanilla (euler)", ["euler"]), ("ODE Transformer RK2 (gated)", ["rk2", "--encoder-ode-coef", "gated",
           "--decoder-ode-coef", "gated"]), ("PCformer (rk2 predictor)", ["pc"]),
@@ -48,24 +48,23 @@ def main(argv=None):
     p.add_argument("--work", default=os.path.join(ROOT, "runs", "study_mt"))
     p.add_argument("--updates", type=int, default=400)
     p.add_argument("--distill-updates", type=int, default=100)
-    p.add_argument("--seeds", default="1,2,3")
-    p.add_argument("--thresholds", default="0.3,0.6")
     p.add_argument("--train-lines", type=int, default=30000)
     p.add_argument("--eval-lines", type=int, default=300)
     p.add_argument("--max-words", type=int, default=15,
                    help="keep pairs of at most this many words a side (every split; 0 keeps all)")
-    p.add_argument("--lrs", default="0.01,0.02",
-                   help="learning-rate grid; each model's rate is chosen on the first seed (bench/protocol.py)")
-    p.add_argument("--distill-lr", type=float, default=0.0005)
+    add_protocol_args(p, lrs="0.01,0.02", distill_lr=0.0005)
     args = p.parse_args(argv)
     import iiet_plugin
     user_dir = os.path.dirname(iiet_plugin.__file__)
     prep = os.path.join(args.work, "prep")
     shutil.rmtree(prep, ignore_errors=True)
-    subprocess.run([sys.executable, os.path.join(ROOT, "examples", "mt", "prepare_ende.py"), args.raw, prep,
-                    "--vocab", "4000", "--train-lines", str(args.train_lines), "--train-pick", "spread",
-                    "--eval-lines", str(args.eval_lines), *(["--max-words", str(args.max_words)] if args.max_words else [])],
-                   check=True, capture_output=True)
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "mt", "prepare_ende.py"), args.raw, prep,
+                           "--vocab", "4000", "--train-lines", str(args.train_lines), "--train-pick", "spread",
+                           "--eval-lines", str(args.eval_lines),
+                           *(["--max-words", str(args.max_words)] if args.max_words else [])],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(proc.stdout[-2000:] + proc.stderr[-3000:] + "\nprepare_ende.py failed")
     data = os.path.join(prep, "bin")
     common = ["--user-dir", user_dir, "--arch", "iiet_transformer_tiny", "--share-all-embeddings", "--optimizer",
               "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",

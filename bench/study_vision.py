@@ -21,7 +21,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from protocol import floats, sweep_table, sweep_then_seeds  # noqa: E402
+from protocol import add_protocol_args, floats, sweep_table, sweep_then_seeds  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -77,13 +77,9 @@ def main(argv=None):
     p.add_argument("--work", default=os.path.join(ROOT, "runs", "study_vision"))
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--distill-epochs", type=int, default=1)
-    p.add_argument("--seeds", default="1,2,3")
-    p.add_argument("--thresholds", default="0.3,0.6")
     p.add_argument("--train-limit", type=int, default=3000)
     p.add_argument("--eval-limit", type=int, default=1000)
-    p.add_argument("--lrs", default="0.0005,0.001,0.003",
-                   help="learning-rate grid; each model's rate is chosen on the first seed (bench/protocol.py)")
-    p.add_argument("--distill-lr", type=float, default=3e-4)
+    add_protocol_args(p, lrs="0.0005,0.001,0.003", distill_lr=3e-4)
     args = p.parse_args(argv)
     common = ["--data", args.data, "--model", "iiet_vit_tiny_patch4_28", "--model-kwargs", json.dumps(KWARGS),
               "--batch-size", "32", "--warmup-epochs", "0", "--smoothing", "0", "--weight-decay", "0",

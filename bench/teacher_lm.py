@@ -15,7 +15,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples", "lm"))
-from main_job import corpus_files, read_lines, run, user_dir  # noqa: E402
+from main_job import binarize_slice, run, user_dir  # noqa: E402
 
 SIZES = ["--decoder-embed-dim", "256", "--decoder-ffn-embed-dim", "1024", "--decoder-layers", "4",
          "--decoder-attention-heads", "4", "--decoder-input-dim", "256", "--decoder-output-dim", "256"]
@@ -28,16 +28,7 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=0.005)
     p.add_argument("--train-lines", type=int, default=20000)
     args = p.parse_args(argv)
-    os.makedirs(args.work, exist_ok=True)
-    slices = {}
-    for split, path in corpus_files(args.work).items():
-        slices[split] = os.path.join(args.work, f"{split}.txt")
-        with open(slices[split], "w", encoding="utf-8") as f:
-            f.writelines(read_lines(path, args.train_lines if split == "train" else 1000))
-    data = os.path.join(args.work, "bin")
-    shutil.rmtree(data, ignore_errors=True)
-    run("fairseq-preprocess", "--only-source", "--trainpref", slices["train"], "--validpref", slices["valid"],
-        "--testpref", slices["test"], "--destdir", data, "--workers", "1", "--nwordssrc", "8000")
+    data = binarize_slice(args.work, args.train_lines, 1000, vocab=8000)
     save = os.path.join(args.work, "iiet_r2")
     shutil.rmtree(save, ignore_errors=True)
     run("fairseq-train", data, "--task", "language_modeling", "--user-dir", user_dir(), "--arch", "iiet_lm_tiny",

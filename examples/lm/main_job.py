@@ -62,6 +62,22 @@ def corpus_files(work):
     return {s: os.path.join(built, f"{s}.txt") for s in ("train", "valid", "test")}
 
 
+def binarize_slice(work, train_lines, eval_lines, vocab=6000):
+    """Write the first ``train_lines`` / ``eval_lines`` verses of each split to ``work`` and
+    fairseq-preprocess them (word vocabulary of ``vocab``) into ``work/bin``, rebuilt from scratch."""
+    os.makedirs(work, exist_ok=True)
+    slices = {}
+    for split, path in corpus_files(work).items():
+        slices[split] = os.path.join(work, f"{split}.txt")
+        with open(slices[split], "w", encoding="utf-8") as f:
+            f.writelines(read_lines(path, train_lines if split == "train" else eval_lines))
+    data = os.path.join(work, "bin")
+    shutil.rmtree(data, ignore_errors=True)
+    run("fairseq-preprocess", "--only-source", "--trainpref", slices["train"], "--validpref", slices["valid"],
+        "--testpref", slices["test"], "--destdir", data, "--workers", "1", "--nwordssrc", vocab)
+    return data
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default=os.path.join(ROOT, "runs", "main"))
@@ -71,19 +87,8 @@ def main(argv=None):
     p.add_argument("--train-lines", type=int, default=8000)
     p.add_argument("--eval-lines", type=int, default=600)
     args = p.parse_args(argv)
-    os.makedirs(args.work, exist_ok=True)
-    files = corpus_files(args.work)
-    slices = {}
-    for split, path in files.items():
-        n = args.train_lines if split == "train" else args.eval_lines
-        slices[split] = os.path.join(args.work, f"{split}.txt")
-        with open(slices[split], "w", encoding="utf-8") as f:
-            f.writelines(read_lines(path, n))
-    data = os.path.join(args.work, "bin")
-    shutil.rmtree(data, ignore_errors=True)  # a rerun rebuilds everything from scratch
     print(f"[main] preprocessing {args.train_lines} training verses", flush=True)
-    run("fairseq-preprocess", "--only-source", "--trainpref", slices["train"], "--validpref", slices["valid"],
-        "--testpref", slices["test"], "--destdir", data, "--workers", "1", "--nwordssrc", "6000")
+    data = binarize_slice(args.work, args.train_lines, args.eval_lines)  # a rerun rebuilds from scratch
     common = ["--task", "language_modeling", "--user-dir", user_dir(), "--arch", "iiet_lm_tiny",
               "--share-decoder-input-output-embed", "--tokens-per-sample", "128", "--max-tokens", "2048",
               "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr", "0.003", "--lr-scheduler",
