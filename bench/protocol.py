@@ -6,6 +6,7 @@ the solvers do not share one best rate (an IIET with r = 2 iterations wants a la
 vanilla), so one shared rate would measure the rate, not the solver.  The sweep is reported
 next to the result; the other seeds run at the chosen rate only.
 """
+import statistics
 from typing import Callable, Dict, List, Sequence, Tuple
 
 Run = Tuple[float, dict]  # (the metric the rate is chosen on, whatever the study keeps)
@@ -49,6 +50,18 @@ def add_protocol_args(parser, lrs: str, distill_lr: float) -> None:
     parser.add_argument("--lrs", default=lrs,
                         help="learning-rate grid; each model's rate is chosen on the first seed (bench/protocol.py)")
     parser.add_argument("--distill-lr", type=float, default=distill_lr)
+
+
+def mean_std(values: Sequence[float], digits: int = 1) -> str:
+    """``mean ± sample std`` over seeds (std 0 for a single seed)."""
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+
+
+def plan_evaluations(plan: str) -> int:
+    """Layer evaluations of an IIAD plan string such as ``2,1,0`` (the core's IterationPlan count)."""
+    from iiet_plugin.ode import IterationPlan
+    return IterationPlan.parse(plan, len(plan.split(",")), "plan").evaluations
 
 
 def floats(text: str) -> List[float]:

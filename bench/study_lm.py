@@ -19,7 +19,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "examples", "lm"))
 from main_job import binarize_slice, run, user_dir  # noqa: E402
-from protocol import add_protocol_args, floats, sweep_table, sweep_then_seeds  # noqa: E402
+from protocol import (add_protocol_args, floats, mean_std, plan_evaluations, sweep_table,  # noqa: E402
+                      sweep_then_seeds)
 
 MODELS = [("vanilla (euler)", ["--ode-solver", "euler"]), ("ODE Transformer RK2 (gated)", ["--ode-solver", "rk2",
           "--ode-coef", "gated"]), ("PCformer (rk2 predictor)", ["--ode-solver", "pc"]),
@@ -92,17 +93,15 @@ def main(argv=None):
     print("| model | valid ppl (mean ± std) | lr | params / E-IIET plans | layer evaluations | scoring speed / vanilla |")
     print("|---|---|---|---|---|---|")
     for name, rows in results.items():
-        ppls = [r[0] for r in rows]
-        std = statistics.stdev(ppls) if len(ppls) > 1 else 0.0
         extra = rows[0][2]
         if name.startswith("E-IIET"):
             plans = sorted({r[2] for r in rows})
-            evals = statistics.mean(sum(int(x) + 1 for x in r[2].split(",")) for r in rows)
+            evals = statistics.mean(plan_evaluations(r[2]) for r in rows)
             extra = "plans " + " / ".join(plans)
         else:
             evals = {"vanilla": 2, "ODE": 4, "PCformer": 6, "IIET": 6}[name.split(" ")[0]]
         speed = statistics.median(r[1] for r in rows) / base_speed
-        print(f"| {name} | {statistics.mean(ppls):.1f} ± {std:.1f} | {chosen[name]:g} | {extra} | {evals:g} | "
+        print(f"| {name} | {mean_std([r[0] for r in rows])} | {chosen[name]:g} | {extra} | {evals:g} | "
               f"{speed:.2f} |")
     print(f"\nLearning rate per model: chosen on seed {seeds[0]} by valid ppl from the grid {args.lrs} "
           f"(inverse_sqrt, 50 warmup updates); E-IIET distils at {args.distill_lr:g}.\n")

@@ -26,7 +26,8 @@ SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "mt", "en-de")
 BIN = os.path.dirname(sys.executable)
 sys.path.insert(0, os.path.join(ROOT, "examples", "mt"))
 from score import score  # noqa: E402
-from protocol import add_protocol_args, floats, sweep_table, sweep_then_seeds  # noqa: E402
+from protocol import (add_protocol_args, floats, mean_std, plan_evaluations, sweep_table,  # noqa: E402
+                      sweep_then_seeds)
 
 MODELS = [("vanilla (euler)", ["euler"]), ("ODE Transformer RK2 (gated)", ["rk2", "--encoder-ode-coef", "gated",
           "--decoder-ode-coef", "gated"]), ("PCformer (rk2 predictor)", ["pc"]),
@@ -122,7 +123,7 @@ def main(argv=None):
                           "--seed", info["seed"], "--max-update", args.distill_updates, "--save-dir", esave)
                 plan = re.search(r"IIAD student plan ([0-9,]+)", log).group(1)
                 results.setdefault(ename, []).append(evaluate(os.path.join(esave, "checkpoint_last.pt"),
-                                                              sum(int(r) + 1 for r in plan.split(",")), plan))
+                                                              plan_evaluations(plan), plan))
     base = statistics.median(r[1] for r in results["vanilla (euler)"])
     words = f" of <= {args.max_words} words a side" if args.max_words else ""
     print(f"\n## MT study: English->German ({args.train_lines} training pairs{words} spread over the corpus, "
@@ -131,10 +132,8 @@ def main(argv=None):
           "E-IIET plans |")
     print("|---|---|---|---|---|---|")
     for name, rows in results.items():
-        bleu = [r[0] for r in rows]
-        std = statistics.stdev(bleu) if len(bleu) > 1 else 0.0
         plans = " / ".join(sorted({r[3] for r in rows if r[3]}))
-        print(f"| {name} | {statistics.mean(bleu):.2f} ± {std:.2f} | {chosen[name]:g} | "
+        print(f"| {name} | {mean_std([r[0] for r in rows], 2)} | {chosen[name]:g} | "
               f"{statistics.mean(r[2] for r in rows):g} | "
               f"{statistics.median(r[1] for r in rows) / base:.2f} | {plans} |")
     print(f"\nsacreBLEU signature: {results['vanilla (euler)'][0][4]}")

@@ -21,7 +21,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from protocol import add_protocol_args, floats, sweep_table, sweep_then_seeds  # noqa: E402
+from protocol import add_protocol_args, floats, mean_std, sweep_table, sweep_then_seeds  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -123,10 +123,8 @@ def main(argv=None):
     print("| model | top-1 % (mean ± std) | lr | layer evaluations | images/s / vanilla | E-IIET plans |")
     print("|---|---|---|---|---|---|")
     for name, rows in results.items():
-        accs = [r[0] for r in rows]
-        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         plans = " / ".join(sorted({r[2] for r in rows if r[2]}))
-        print(f"| {name} | {statistics.mean(accs):.1f} ± {std:.1f} | {chosen[name]:g} | "
+        print(f"| {name} | {mean_std([r[0] for r in rows])} | {chosen[name]:g} | "
               f"{statistics.mean(evaluations[r[1]] for r in rows):.3g} | "
               f"{statistics.median(speed[r[1]] for r in rows) / base:.2f} | {plans} |")
     print(f"\nLearning rate per model: chosen on seed {seeds[0]} by top-1 from the grid {args.lrs} (AdamW, cosine, "

@@ -44,6 +44,11 @@ def test_rate_is_chosen_on_the_first_seed_and_reused():
         protocol.sweep_then_seeds([], [1], train_eval, True)
 
 
+def test_table_cells():
+    assert protocol.mean_std([1.0, 2.0, 3.0]) == "2.0 ± 1.0" and protocol.mean_std([7.2], 2) == "7.20 ± 0.00"
+    assert protocol.plan_evaluations("2,1,0") == 6
+
+
 def test_spread_pick_samples_evenly():
     pairs = [(str(i), str(i)) for i in range(10)]
     assert prepare.pick(pairs, 3, "first") == pairs[:3]
