@@ -6,6 +6,10 @@ allow-lists the classes fairseq checkpoints need for ``weights_only=True`` loadi
 """
 __version__ = "0.1.0"
 
+from .cli.errors import install_error_hook  # noqa: E402
+
+install_error_hook()  # the plugin's ConfigError prints as one "error:" line in every CLI
+
 try:
     import fairseq  # noqa: F401
 except ImportError:  # fairseq is optional at import time (timm-only use)

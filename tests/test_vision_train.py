@@ -31,9 +31,12 @@ def test_short_run_beats_chance_and_resumes(tmp_path):
     assert first["epoch"] == 1 and first["step"] == 2 * 93  # 3000 // 32 updates per epoch (drop_last)
     stdout = _run(*common, "--epochs", "3", "--model-ema", "--resume", str(out / "last.pt"))
     assert "resumed from" in stdout and "epoch 1, step 186" in stdout
+    assert "--epochs 2 -> 3: the learning-rate schedule is rebuilt" in stdout, stdout
     final = torch.load(out / "last.pt", weights_only=True)
     assert final["epoch"] == 2 and final["step"] == 3 * 93
     assert final["history"][:2] == first["history"]  # earlier metrics restored, not recomputed
+    # cosine over 3 epochs at step 187 of 279: about a quarter of --lr (the old 2-epoch schedule had ended: 0)
+    assert 0.1e-3 < final["history"][2]["lr_start"] < 0.5e-3, final["history"][2]
     assert final["history"][-1]["top1"] > 40.0, final["history"]  # chance is 10 %
     assert final["ema"] is not None and final["model_name"] == "iiet_vit_tiny_patch4_28"
 

@@ -13,10 +13,12 @@ writes OUT/{name}_docs.jsonl and OUT/{name}_cloze.jsonl with two task YAMLs:
 Point the harness at them with ``--include-path OUT``.
 """
 import argparse
-import gzip
 import json
 import os
 import random
+
+from iiet_plugin.ode.errors import ConfigError
+from iiet_plugin.textio import read_text_lines
 
 PPL_YAML = """task: iiet_{name}_ppl
 dataset_path: json
@@ -60,9 +62,7 @@ metadata:
 
 
 def read_lines(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
+    return [line.strip() for line in read_text_lines(path, "--text") if line.strip()]
 
 
 def main(argv=None):
@@ -77,17 +77,37 @@ def main(argv=None):
     p.add_argument("--continuation-words", type=int, default=6)
     p.add_argument("--choices", type=int, default=4)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--min-items", type=int, default=10, help="refuse to write a task with fewer items than this")
     args = p.parse_args(argv)
+    for name in ("docs", "lines_per_doc", "cloze", "context_words", "continuation_words", "min_items"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.choices < 2:
+        p.error("--choices must be >= 2")
     rng = random.Random(args.seed)
-    lines = read_lines(args.text)
+    try:
+        lines = read_lines(args.text)
+    except ConfigError as e:
+        p.error(str(e))
+    docs = min(args.docs, len(lines) // args.lines_per_doc)
+    need = args.context_words + args.continuation_words
+    passages = [l.split() for l in lines if len(l.split()) >= need]
+    cloze = min(args.cloze, len(passages))
+    if docs < args.min_items:
+        p.error(f"--text: {args.text} has {len(lines)} non-empty lines, enough for {docs} perplexity documents of "
+                f"--lines-per-doc {args.lines_per_doc} (fewer than --min-items {args.min_items}); lower "
+                "--lines-per-doc or --min-items, or give more text")
+    if cloze < args.min_items or len(passages) < 2:
+        p.error(f"--text: {args.text} has {len(passages)} lines of at least {need} words "
+                f"(--context-words {args.context_words} + --continuation-words {args.continuation_words}), "
+                f"fewer than --min-items {args.min_items} cloze items; lower --context-words/--continuation-words "
+                "or --min-items, or give text with longer lines")
     os.makedirs(args.out, exist_ok=True)
     docs_path = os.path.abspath(os.path.join(args.out, f"{args.name}_docs.jsonl"))
     with open(docs_path, "w", encoding="utf-8") as f:
-        for i in range(min(args.docs, len(lines) // args.lines_per_doc)):
+        for i in range(docs):
             block = lines[i * args.lines_per_doc: (i + 1) * args.lines_per_doc]
             f.write(json.dumps({"text": " ".join(block)}) + "\n")
-    need = args.context_words + args.continuation_words
-    passages = [l.split() for l in lines if len(l.split()) >= need]
     rng.shuffle(passages)
     cloze_path = os.path.abspath(os.path.join(args.out, f"{args.name}_cloze.jsonl"))
     with open(cloze_path, "w", encoding="utf-8") as f:
@@ -95,8 +115,12 @@ def main(argv=None):
             context = " ".join(words[: args.context_words])
             true = " ".join(words[args.context_words: need])
             others = [w for j, w in enumerate(passages) if j != i]
-            distractors = []
+            distractors, attempts = [], 0
             while len(distractors) < args.choices - 1:
+                attempts += 1
+                if attempts > 1000:
+                    p.error(f"--text: cannot find {args.choices - 1} distinct distractors for a cloze item in "
+                            f"{args.text}; lower --choices or give more varied text")
                 o = rng.choice(others)
                 start = rng.randrange(0, len(o) - args.continuation_words + 1)
                 cand = " ".join(o[start: start + args.continuation_words])

@@ -13,10 +13,12 @@ the output of build_ende_corpus.py.  OUT receives spm.model, the segmented text 
 OUT/bin (fairseq-preprocess, joined dictionary).
 """
 import argparse
-import gzip
 import os
 import subprocess
 import sys
+
+from iiet_plugin.ode.errors import ConfigError
+from iiet_plugin.textio import read_text_lines
 
 SPLITS = ("train", "valid", "test")
 
@@ -25,10 +27,7 @@ def read(raw, split, lang):
     path = os.path.join(raw, f"{split}.{lang}")
     if not os.path.exists(path):
         path += ".gz"
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        lines = [line.rstrip("\n") for line in f]
-    return lines
+    return read_text_lines(path, f"{split} split ({lang})")
 
 
 def pick(pairs, limit, how):
@@ -60,23 +59,30 @@ def main(argv=None):
     p.add_argument("--tgt", default="de")
     args = p.parse_args(argv)
     langs = (args.src, args.tgt)
-    os.makedirs(args.out, exist_ok=True)
     for name in ("train_lines", "eval_lines", "max_words"):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if not os.path.isdir(args.raw):
+        p.error(f"raw: {args.raw} is not a folder (expected {{train,valid,test}}.{args.src}/.{args.tgt}[.gz])")
     text = {}
     for split in SPLITS:
-        src_lines, tgt_lines = read(args.raw, split, args.src), read(args.raw, split, args.tgt)
+        try:
+            src_lines, tgt_lines = read(args.raw, split, args.src), read(args.raw, split, args.tgt)
+        except ConfigError as e:
+            p.error(str(e))
         if len(src_lines) != len(tgt_lines):
-            sys.exit(f"{split}: {len(src_lines)} {args.src} lines but {len(tgt_lines)} {args.tgt} lines")
+            p.error(f"{split}: {len(src_lines)} {args.src} lines but {len(tgt_lines)} {args.tgt} lines in {args.raw}")
         pairs = list(zip(src_lines, tgt_lines))
         if args.max_words:
             pairs = [pair for pair in pairs if max(len(side.split()) for side in pair) <= args.max_words]
         limit = args.train_lines if split == "train" else args.eval_lines
         pairs = pick(pairs, limit, args.train_pick if split == "train" else "first")
+        if not pairs:
+            p.error(f"{split}: no pairs left in {args.raw} (after --max-words {args.max_words}); raise --max-words")
         text[(split, args.src)] = [src for src, _ in pairs]
         text[(split, args.tgt)] = [tgt for _, tgt in pairs]
+    os.makedirs(args.out, exist_ok=True)
     joint = os.path.join(args.out, "spm_train.txt")
     with open(joint, "w", encoding="utf-8") as f:
         for lang in langs:
@@ -96,7 +102,9 @@ def main(argv=None):
            "--target-lang", args.tgt, "--joined-dictionary", "--workers", str(args.workers), "--destdir", bin_dir]
     for split in SPLITS:
         cmd += [f"--{'train' if split == 'train' else split}pref", os.path.join(args.out, f"{split}.spm")]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"fairseq-preprocess failed on {args.out}:\n{proc.stderr.strip()[-2000:]}")
     print(f"binarized to {bin_dir} (sentencepiece unigram, {args.vocab} pieces, joined dictionary)")
 
 

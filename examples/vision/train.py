@@ -9,13 +9,17 @@ accuracy (top-1/top-5); torchvision's ImageFolder; DDP under torchrun.
     torchrun --nproc_per_node 2 examples/vision/train.py --data ... (same flags)
 
 Checkpoints (``last.pt``, ``best.pt`` in --output) hold only tensors and plain values, so
-they load with ``torch.load(weights_only=True)``; ``--resume`` restores model, optimizer,
-scheduler, EMA, epoch, step and the metric history.
+they load with ``torch.load(weights_only=True)``, and are written atomically (a kill leaves
+the previous file whole).  ``--resume`` restores model, optimizer, scheduler, EMA, epoch,
+step and the metric history; with changed schedule options (``--epochs``, ``--lr``,
+``--sched``, ``--warmup-epochs``, ``--batch-size``, ``--train-limit``) the learning-rate
+schedule is rebuilt from the new options (and the script says so); changed model or
+optimizer options are refused.  A non-empty ``--output`` is refused unless ``--resume`` or
+``--overwrite`` is given.
 """
 import argparse
 import json
 import os
-import sys
 import time
 
 import torch
@@ -30,10 +34,18 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from timm.utils import AverageMeter, ModelEmaV3, accuracy
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from idx_dataset import IDXImageDataset, is_idx_dir  # noqa: E402
+import iiet_plugin  # noqa: F401  (registers iiet_vit_*)
+from iiet_plugin.atomic_io import atomic_write
+from iiet_plugin.ode import ConfigError, check_kd_options, check_student_request, kd_divergence, kd_loss
+from iiet_plugin.vision.checkpoints import model_kwargs_from, read_checkpoint, save_checkpoint
+from iiet_plugin.vision.idx_dataset import IDXImageDataset, is_idx_dir
+from iiet_plugin.vision.influence import choose_plan
 
-import iiet_plugin  # noqa: E402,F401  (registers iiet_vit_*)
+# options that define the trained model and its optimizer: a resume must not change them
+MODEL_OPTIONS = ("model", "model_kwargs", "ode_solver", "iie_iters", "layer_iters", "ode_coef", "opt",
+                 "weight_decay", "teacher", "iiad_threshold", "iiad_plan", "iiad_score")
+# options of the learning-rate schedule: a resume with other values rebuilds the schedule
+SCHEDULE_OPTIONS = ("epochs", "lr", "sched", "warmup_epochs", "batch_size", "train_limit")
 
 
 def parse_args(argv=None):
@@ -60,6 +72,7 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--output", default="runs/vision")
     p.add_argument("--resume", default="", help="checkpoint to resume from (e.g. OUTPUT/last.pt)")
+    p.add_argument("--overwrite", action="store_true", help="train into a non-empty --output, replacing its files")
     p.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("IIAD distillation (E-IIET): the student is the teacher with fewer iterations")
     g.add_argument("--teacher", default="", help="IIET teacher checkpoint written by this script")
@@ -71,6 +84,45 @@ def parse_args(argv=None):
     g.add_argument("--kd-temperature", type=float, default=1.0)
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
+
+
+def check_args(args) -> None:
+    """Refuse bad options before any work (``ConfigError`` naming the option)."""
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not args.lr > 0:
+        raise ConfigError(f"--lr must be > 0, got {args.lr}")
+    if not os.path.exists(args.data):
+        raise ConfigError(f"--data: {args.data} does not exist")
+    model_kwargs_from(args.model_kwargs, "--model-kwargs")
+    if not timm.is_model(args.model):
+        raise ConfigError(f"--model: {args.model!r} is not a registered timm model")
+    iiad = [f"--{k.replace('_', '-')}" for k in ("iiad_threshold", "iiad_plan") if getattr(args, k) is not None]
+    if args.teacher:
+        check_student_request(args.iiad_threshold, args.iiad_plan, args.iiad_score)
+        check_kd_options(args.kd_weight, args.kd_temperature)
+        if not os.path.isfile(args.teacher):
+            raise ConfigError(f"--teacher: {args.teacher} does not exist")
+    elif iiad:
+        raise ConfigError(f"{', '.join(iiad)}: IIAD options need --teacher")
+    if args.resume and not os.path.isfile(args.resume):
+        raise ConfigError(f"--resume: {args.resume} does not exist")
+    if os.path.isdir(args.output) and os.listdir(args.output) and not (args.resume or args.overwrite):
+        raise ConfigError(f"--output: {args.output} is not empty ({', '.join(sorted(os.listdir(args.output))[:4])}); "
+                          "pass --resume OUTPUT/last.pt to continue, --overwrite to replace, or another --output")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise ConfigError(f"--output: {args.output} exists and is not a folder")
+
+
+def resume_changes(saved: dict, args) -> list:
+    """Schedule options that differ from the checkpoint's; refuse changed model options."""
+    changed_model = [k for k in MODEL_OPTIONS if k in saved and saved[k] != getattr(args, k)]
+    if changed_model:
+        detail = "; ".join(f"--{k.replace('_', '-')} {saved[k]!r} -> {getattr(args, k)!r}" for k in changed_model)
+        raise ConfigError(f"--resume: the checkpoint was trained with other model/optimizer options ({detail}); "
+                          "resume with the same options, or start a new run")
+    return [k for k in SCHEDULE_OPTIONS if k in saved and saved[k] != getattr(args, k)]
 
 
 def setup_distributed():
@@ -98,7 +150,7 @@ def build_datasets(args):
 
 
 def model_kwargs(args, num_classes, in_chans):
-    kwargs = dict(json.loads(args.model_kwargs), num_classes=num_classes, in_chans=in_chans)
+    kwargs = dict(model_kwargs_from(args.model_kwargs, "--model-kwargs"), num_classes=num_classes, in_chans=in_chans)
     for key in ("ode_solver", "iie_iters", "layer_iters", "ode_coef"):
         value = getattr(args, key)
         if value is not None:
@@ -117,29 +169,28 @@ def make_loader(model, dataset, args, device, training: bool, distributed: bool 
 
 
 def build_teacher_and_plan(args, device, eval_set, num_classes, in_chans):
-    """Load the teacher, choose the student's plan (explicit, or a threshold on its influence)."""
-    from iiet_plugin.ode import IterationPlan
-    from iiet_plugin.vision.influence import measure
-    state = torch.load(args.teacher, map_location="cpu", weights_only=True)
-    targs = argparse.Namespace(**state["args"])
+    """Load the teacher, choose the student's plan (explicit, or a threshold on its influence)
+    with the library's IIAD plan choice (the checks fairseq's IIAD tasks make)."""
+    state = read_checkpoint(args.teacher, "--teacher")
+    targs = argparse.Namespace(**{k: state["args"].get(k) for k in ("model_kwargs", "ode_solver", "iie_iters",
+                                                                    "layer_iters", "ode_coef")})
+    targs.model_kwargs = targs.model_kwargs or "{}"
     teacher = timm.create_model(state["model_name"], **model_kwargs(targs, num_classes, in_chans))
     teacher.load_state_dict(state["model"])
     teacher.to(device).eval().requires_grad_(False)
-    if args.iiad_plan:
-        plan = IterationPlan.parse(args.iiad_plan, len(teacher.blocks), "iiad_plan")
-    elif args.iiad_threshold is not None:
-        calib = make_loader(teacher, eval_set, args, device, training=False)
-        batches = [b for _, b in zip(range(args.iiad_calibration_batches), calib)]
-        report = measure(teacher, batches, scores=(args.iiad_score,))
-        plan = report.add_plan(args.iiad_score, args.iiad_threshold)
+
+    def calibration():
+        loader = make_loader(teacher, eval_set, args, device, training=False)
+        return [b for _, b in zip(range(args.iiad_calibration_batches), loader)]
+    plan, report = choose_plan(teacher, calibration, args.iiad_threshold, args.iiad_plan, args.iiad_score)
+    if report is not None:
         print(f"IIAD {args.iiad_score} scores: {[[round(v, 4) for v in r] for r in report.scores(args.iiad_score)]}")
-    else:
-        raise SystemExit("--teacher needs --iiad-threshold TAU or --iiad-plan '2,1,0,...'")
     teacher_plan = teacher.plan()
     print(f"IIAD student plan {plan} (teacher {teacher_plan}): cost {plan.relative_cost(teacher_plan):.3f} of the "
           f"teacher, {plan.relative_cost(0):.3f} of vanilla")
     # the student is created from the teacher's own model arguments, with the plan
-    for key in ("model", "model_kwargs", "ode_solver", "iie_iters", "ode_coef"):
+    args.model = state["model_name"]
+    for key in ("model_kwargs", "ode_solver", "iie_iters", "ode_coef"):
         setattr(args, key, getattr(targs, key))
     args.layer_iters = plan.to_string()
     return teacher, state["model"]
@@ -161,6 +212,7 @@ def evaluate(model, loader, device, show):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_args(args)
     world, rank, device = setup_distributed()
     torch.manual_seed(args.seed + rank)
     show = rank == 0 and not args.no_progress
@@ -176,6 +228,10 @@ def main(argv=None):
     train_loader = make_loader(model, train_set, args, device, training=True, distributed=world > 1)
     eval_loader = make_loader(model, eval_set, args, device, training=False, distributed=world > 1)
 
+    resumed, rebuild = None, []
+    if args.resume:
+        resumed = read_checkpoint(args.resume, "--resume")
+        rebuild = resume_changes(resumed["args"], args)
     optimizer = create_optimizer_v2(model, opt=args.opt, lr=args.lr, weight_decay=args.weight_decay)
     scheduler, _ = create_scheduler_v2(optimizer, sched=args.sched, num_epochs=args.epochs,
                                        warmup_epochs=args.warmup_epochs, warmup_lr=args.lr * 0.01,
@@ -183,16 +239,27 @@ def main(argv=None):
     criterion = LabelSmoothingCrossEntropy(args.smoothing) if args.smoothing > 0 else torch.nn.CrossEntropyLoss()
     ema = ModelEmaV3(model, decay=args.model_ema_decay) if args.model_ema else None
     start_epoch, step, history, best = 0, 0, [], -1.0
-    if args.resume:
-        state = torch.load(args.resume, map_location="cpu", weights_only=True)
+    if resumed is not None:
+        state = resumed
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        if rebuild:
+            # the schedule of the new options, continued at the saved step
+            scheduler.step_update(num_updates=state["step"])
+            if rank == 0:
+                changes = ", ".join(f"--{k.replace('_', '-')} {state['args'][k]} -> {getattr(args, k)}" for k in rebuild)
+                print(f"resume: {changes}: the learning-rate schedule is rebuilt from the new options "
+                      f"({args.sched} over {args.epochs} epochs) and continues at step {state['step']}")
+        else:
+            scheduler.load_state_dict(state["scheduler"])
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
         start_epoch, step, history, best = state["epoch"] + 1, state["step"], state["history"], state["best_top1"]
         if rank == 0:
             print(f"resumed from {args.resume}: epoch {state['epoch']}, step {step}, best top-1 {best:.2f}")
+        if start_epoch >= args.epochs and rank == 0:
+            print(f"resume: the checkpoint already finished epoch {state['epoch']} of --epochs {args.epochs}; "
+                  "nothing to train (raise --epochs to continue)")
     train_model = DDP(model) if world > 1 else model
     os.makedirs(args.output, exist_ok=True)
 
@@ -200,7 +267,7 @@ def main(argv=None):
         if world > 1 and hasattr(train_loader.sampler, "set_epoch"):
             train_loader.sampler.set_epoch(epoch)
         train_model.train()
-        loss_m, t0 = AverageMeter(), time.perf_counter()
+        loss_m, t0, lr_start = AverageMeter(), time.perf_counter(), None
         bar = tqdm(train_loader, desc=f"epoch {epoch}", disable=not show)
         for images, target in bar:
             images, target = images.to(device), target.to(device)
@@ -209,10 +276,10 @@ def main(argv=None):
             if teacher is not None:
                 with torch.no_grad():
                     teacher_logits = teacher(images)
-                T = args.kd_temperature
-                kd = torch.nn.functional.kl_div(torch.log_softmax(logits / T, -1), torch.log_softmax(teacher_logits / T, -1),
-                                                reduction="batchmean", log_target=True)
-                loss = (1 - args.kd_weight) * loss + args.kd_weight * T * T * kd
+                kl = kd_divergence(logits, teacher_logits, args.kd_temperature, reduction="batchmean")
+                loss = kd_loss(loss, kl, args.kd_weight, args.kd_temperature)
+            if lr_start is None:
+                lr_start = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -226,7 +293,8 @@ def main(argv=None):
         metrics = evaluate(model, eval_loader, device, show)
         if ema is not None:
             metrics["ema_top1"] = evaluate(ema.module, eval_loader, device, show)["top1"]
-        metrics.update(epoch=epoch, step=step, train_loss=loss_m.avg, epoch_s=time.perf_counter() - t0)
+        metrics.update(epoch=epoch, step=step, train_loss=loss_m.avg, lr_start=lr_start,
+                       epoch_s=time.perf_counter() - t0)
         history.append(metrics)
         if rank == 0:
             print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}), flush=True)
@@ -234,13 +302,13 @@ def main(argv=None):
                      "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
                      "epoch": epoch, "step": step, "history": history, "best_top1": max(best, metrics["top1"]),
                      "args": vars(args), "model_name": args.model}
-            torch.save(state, os.path.join(args.output, "last.pt"))
+            save_checkpoint(state, os.path.join(args.output, "last.pt"))
             if metrics["top1"] > best:
                 best = metrics["top1"]
-                torch.save(state, os.path.join(args.output, "best.pt"))
+                save_checkpoint(state, os.path.join(args.output, "best.pt"))
     if rank == 0:
-        with open(os.path.join(args.output, "history.json"), "w") as f:
-            json.dump(history, f, indent=1)
+        text = json.dumps(history, indent=1)
+        atomic_write(os.path.join(args.output, "history.json"), lambda f: f.write(text.encode("utf-8")))
     if world > 1:
         dist.destroy_process_group()
     return history

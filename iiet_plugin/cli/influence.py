@@ -9,8 +9,11 @@ threshold, writes JSON and a heatmap PNG:
 import argparse
 import json
 import math
+import os
 import sys
 from typing import List
+
+from ..atomic_io import atomic_write
 
 
 def format_table(name: str, scores: List[List[float]]) -> str:
@@ -79,16 +82,29 @@ def run(argv=None):
     try:
         taus = [float(t) for t in args.thresholds.split(",") if t.strip()]
     except ValueError:
-        p.error(f"--thresholds: expected comma-separated numbers, got {args.thresholds!r}")
+        taus = []
+    if not taus or not all(t >= 0 for t in taus):  # also refuses NaN
+        p.error(f"--thresholds: expected comma-separated numbers >= 0, got {args.thresholds!r}")
+    if args.batches < 1 or args.max_tokens < 1:
+        p.error("--batches and --max-tokens must be >= 1")
+    for flag, out in (("--json", args.json), ("--heatmap", args.heatmap)):
+        folder = os.path.dirname(os.path.abspath(out)) if out else None
+        if folder and not os.path.isdir(folder):
+            p.error(f"{flag}: folder {folder} does not exist")
+    if not os.path.isfile(args.path):
+        p.error(f"--path: checkpoint {args.path} does not exist")
+    if not os.path.isdir(args.data):
+        p.error(f"--data: {args.data} is not a folder (a fairseq data-bin with dict.txt)")
 
     import torch
-    from fairseq import checkpoint_utils
 
     import iiet_plugin  # noqa: F401  (registers the models)
-    from iiet_plugin.seq.influence import calibration_batches, measure
+    from iiet_plugin.seq.checkpoints import load_checkpoint
+    from iiet_plugin.seq.influence import calibration_batches, decoder_solvers, measure
 
-    models, _, task = checkpoint_utils.load_model_ensemble_and_task([args.path], arg_overrides={"data": args.data})
+    models, _, task = load_checkpoint(args.path, arg_overrides={"data": args.data})
     model = models[0]
+    decoder_solvers(model)  # an IIET model, before any measuring
     if torch.cuda.is_available() and not args.cpu:
         model.cuda()
     batches = calibration_batches(task, args.subset, args.batches, args.max_tokens)
@@ -107,8 +123,8 @@ def run(argv=None):
             print(f"| {kind} | {tau:g} | {s['plan']} | {s['evaluations']} | {s['cost_vs_teacher']:.3f} | "
                   f"{s['cost_vs_vanilla']:.3f} |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(report.as_dict(), checkpoint=args.path, subset=args.subset, batches=len(batches)), f, indent=1)
+        text = json.dumps(dict(report.as_dict(), checkpoint=args.path, subset=args.subset, batches=len(batches)), indent=1)
+        atomic_write(args.json, lambda f: f.write(text.encode("utf-8")))
     if args.heatmap:
         draw_heatmap(report, args.heatmap)
     return report

@@ -23,6 +23,8 @@ import torch
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
+from ..ode.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,14 +34,16 @@ class FairseqLM(LM):
                  max_length: Optional[int] = None, context_window: Optional[int] = None,
                  append_eos: bool = True, max_gen_toks: int = 64, **kwargs):
         super().__init__()
-        from fairseq import checkpoint_utils
         from fairseq.data import encoders
 
         import iiet_plugin  # noqa: F401  (registers the plugin's models)
+        from iiet_plugin.seq.checkpoints import load_checkpoint
         overrides = {"data": data} if data else {}
-        if not os.path.exists(path):
-            raise ValueError(f"path: checkpoint {path} does not exist")
-        models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
+        if not os.path.isfile(path):
+            raise ConfigError(f"path: checkpoint {path} does not exist")
+        if data and not os.path.isfile(os.path.join(data, "dict.txt")):
+            raise ConfigError(f"data: {data} holds no dict.txt (pass the model's fairseq data-bin)")
+        models, cfg, task = load_checkpoint(path, arg_overrides=overrides)
         self.model = models[0].eval().to(device)
         self.task = task
         self.dictionary = task.target_dictionary
@@ -48,7 +52,7 @@ class FairseqLM(LM):
         self.max_length = int(max_length or min(self.model.max_positions(), cfg.task.tokens_per_sample))
         self.context_window = int(context_window if context_window is not None else self.max_length // 2)
         if not 0 <= self.context_window < self.max_length:
-            raise ValueError(f"context_window must be in [0, {self.max_length}), got {self.context_window}")
+            raise ConfigError(f"context_window must be in [0, {self.max_length}), got {self.context_window}")
         self.append_eos = bool(append_eos)
         self.max_gen_toks = int(max_gen_toks)
         self.tokenizer = encoders.build_tokenizer(cfg.tokenizer) if cfg.get("tokenizer") else None

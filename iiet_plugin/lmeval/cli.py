@@ -12,6 +12,26 @@ import json
 import os
 import sys
 
+from ..atomic_io import atomic_write
+
+
+def local_data_problem(manager, task: str):
+    """What is wrong with a task's local data files (missing, empty), or None."""
+    entry = manager.task_index.get(task)
+    cfg = getattr(entry, "cfg", None) or {}
+    files = (cfg.get("dataset_kwargs") or {}).get("data_files") or {}
+    paths = files.values() if isinstance(files, dict) else [files]
+    for value in paths:
+        for path in ([value] if isinstance(value, str) else list(value)):
+            if "://" in path:
+                continue
+            if not os.path.isfile(path):
+                return f"task {task}: data file {path} does not exist"
+            with open(path, "rb") as f:
+                if not any(line.strip() for line in f):
+                    return f"task {task}: data file {path} is empty (no items to evaluate)"
+    return None
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,20 +53,29 @@ def main(argv=None) -> int:
     from lm_eval.utils import make_table
 
     from .adapter import FairseqLM
-    model = FairseqLM(path=args.path, data=args.data, device=args.device, batch_size=args.batch_size,
-                      context_window=args.context_window)
+    out_dir = os.path.dirname(os.path.abspath(args.output_path)) if args.output_path else None
+    if out_dir and not os.path.isdir(out_dir):
+        p.error(f"--output-path: folder {out_dir} does not exist")
+    if args.include_path and not os.path.isdir(args.include_path):
+        p.error(f"--include-path: {args.include_path} is not a folder")
     manager = TaskManager(include_path=args.include_path) if args.include_path else TaskManager()
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         p.error(f"--tasks: unknown task(s) {unknown}; pass --include-path for local task YAMLs")
+    for task in tasks:
+        problem = local_data_problem(manager, task)
+        if problem:
+            p.error(f"--tasks: {problem}")
+    model = FairseqLM(path=args.path, data=args.data, device=args.device, batch_size=args.batch_size,
+                      context_window=args.context_window)
     results = lm_eval.simple_evaluate(model=model, tasks=tasks, task_manager=manager, limit=args.limit,
                                       num_fewshot=args.num_fewshot, batch_size=args.batch_size, device=args.device)
     print(make_table(results))
     if args.output_path:
-        with open(args.output_path, "w") as f:
-            json.dump({k: results[k] for k in ("results", "configs", "versions", "n-shot") if k in results},
-                      f, indent=1, default=str)
+        text = json.dumps({k: results[k] for k in ("results", "configs", "versions", "n-shot") if k in results},
+                          indent=1, default=str)
+        atomic_write(args.output_path, lambda f: f.write(text.encode("utf-8")))
     return 0
 
 

@@ -7,6 +7,7 @@ from typing import List, Sequence
 
 import torch
 from torch import Tensor, nn
+from .errors import ConfigError
 
 RK2_STANDARD = (0.5, 0.5)
 RK4_STANDARD = (1.0 / 6.0, 2.0 / 6.0, 2.0 / 6.0, 1.0 / 6.0)
@@ -103,4 +104,4 @@ def build_weights(order: int, coef: str, dim: int) -> nn.Module:
     if coef == "ema":
         return EMAWeights(order)
     allowed = "standard, gated, learnable, ema" if order == 2 else "standard, ema"
-    raise ValueError(f"ode_coef: unknown value {coef!r} for rk{order}; allowed values: {allowed}")
+    raise ConfigError(f"ode_coef: unknown value {coef!r} for rk{order}; allowed values: {allowed}")

@@ -25,6 +25,7 @@ from .plan import IterationPlan
 from .recorder import Recorder
 from .solvers import IIESolver, ODESolver
 from .stack import attach_recorder, plan_of, set_plan
+from .errors import ConfigError
 
 EPS = 1e-12
 
@@ -82,7 +83,7 @@ class InfluenceReport:
     def scores(self, kind: str) -> List[List[float]]:
         table = getattr(self, kind, None) if kind in ("update", "loss") else None
         if table is None:
-            raise ValueError(f"iiad_score: {kind!r} was not measured; allowed values: "
+            raise ConfigError(f"iiad_score: {kind!r} was not measured; allowed values: "
                              + ", ".join(k for k in ("update", "loss") if getattr(self, k) is not None))
         return table
 
@@ -99,9 +100,9 @@ class InfluenceReport:
 def plan_from_scores(scores: Sequence[Sequence[float]], tau: float, teacher_plan: IterationPlan) -> IterationPlan:
     """``r_l`` = the number of leading iterations of layer ``l`` with score ``>= tau``."""
     if tau < 0 or math.isnan(tau):
-        raise ValueError(f"iiad_threshold must be >= 0, got {tau}")
+        raise ConfigError(f"iiad_threshold must be >= 0, got {tau}")
     if len(scores) != teacher_plan.num_layers:
-        raise ValueError(f"scores cover {len(scores)} layers but the teacher has {teacher_plan.num_layers}")
+        raise ConfigError(f"scores cover {len(scores)} layers but the teacher has {teacher_plan.num_layers}")
     counts = []
     for row, r_max in zip(scores, teacher_plan.iters):
         keep = 0
@@ -176,7 +177,52 @@ def measure_loss_scores(solvers: Sequence[ODESolver], batches: Sequence,
 
 def iie_solvers(solvers: Sequence[ODESolver]) -> List[IIESolver]:
     bad = [s for s in solvers if not isinstance(s, IIESolver)]
-    if bad:
-        raise ValueError(f"IIAD needs an IIET teacher (ode_solver=iie); layer {bad[0].layer_index} uses "
-                         f"{type(bad[0]).__name__}")
+    if bad or not solvers:
+        raise ConfigError("IIAD needs an IIET teacher (ode_solver=iie); "
+                          + (f"layer {bad[0].layer_index} uses {type(bad[0]).__name__}" if bad else "it has no ODE layers"))
     return list(solvers)
+
+
+IIAD_SCORES = ("update", "loss")
+
+
+def check_student_request(threshold: Optional[float], explicit: Optional[str], score: str) -> None:
+    """Validate the IIAD options before any measuring: exactly one of ``iiad_threshold``
+    (a number >= 0) and ``iiad_plan``, and a known ``iiad_score``."""
+    if str(score) not in IIAD_SCORES:
+        raise ConfigError(f"iiad_score: unknown value {score!r}; allowed values: {', '.join(IIAD_SCORES)}")
+    if explicit not in (None, "") and threshold is not None:
+        raise ConfigError("iiad_plan and iiad_threshold: give one of them, not both")
+    if explicit in (None, "") and threshold is None:
+        raise ConfigError("IIAD needs iiad_threshold TAU (a number >= 0) or iiad_plan '2,2,1,0,...'")
+    if threshold is not None and not (float(threshold) >= 0):  # also refuses NaN
+        raise ConfigError(f"iiad_threshold must be a number >= 0, got {threshold!r}")
+
+
+def student_plan(teacher_solvers: Sequence[ODESolver], threshold: Optional[float] = None,
+                 explicit: Optional[str] = None, score: str = "update",
+                 measure: Optional[Callable[[str], "InfluenceReport"]] = None
+                 ) -> Tuple[IterationPlan, Optional["InfluenceReport"]]:
+    """IIAD's student plan for a teacher: every host's one entry point.
+
+    The teacher must be IIET in every layer.  ``explicit`` (``"2,1,0"``) must be a prefix
+    plan of the teacher's (``r_l <= r_l^teacher``: a student keeps leading iterations);
+    otherwise ``measure(score)`` returns the teacher's ``InfluenceReport`` and the plan
+    keeps, per layer, the leading iterations with influence ``>= threshold``.
+    Returns ``(plan, report or None)``; every check runs before ``measure``.
+    """
+    check_student_request(threshold, explicit, score)
+    teacher_plan = plan_of(iie_solvers(teacher_solvers))
+    if explicit not in (None, ""):
+        plan = IterationPlan.parse(explicit, teacher_plan.num_layers, "iiad_plan")
+        over = [l for l, (r, t) in enumerate(zip(plan.iters, teacher_plan.iters)) if r > t]
+        if over:
+            l = over[0]
+            raise ConfigError(f"iiad_plan: layer {l} asks for {plan.iters[l]} iterations but the teacher runs "
+                              f"{teacher_plan.iters[l]} (teacher plan {teacher_plan}); a student keeps a prefix "
+                              "of the teacher's iterations")
+        return plan, None
+    if measure is None:
+        raise ConfigError("iiad_threshold needs influence scores: pass measure")
+    report = measure(str(score))
+    return report.add_plan(str(score), float(threshold)), report

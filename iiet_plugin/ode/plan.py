@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import List, Sequence, Union
 
+from .errors import ConfigError
+
 PlanSpec = Union[int, str, Sequence[int], "IterationPlan"]
 
 
@@ -21,11 +23,11 @@ def _parse_count(value, option: str) -> int:
     elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
         count = int(value.strip())
     if count is None:
-        raise ValueError(
+        raise ConfigError(
             f"{option}: entries must be non-negative integers (e.g. '2,2,1,0'), got {value!r}"
         )
     if count < 0:
-        raise ValueError(f"{option}: iteration counts must be >= 0, got {count}")
+        raise ConfigError(f"{option}: iteration counts must be >= 0, got {count}")
     return count
 
 
@@ -39,11 +41,11 @@ class IterationPlan:
     def parse(cls, spec: PlanSpec, num_layers: int, option: str = "layer_iters") -> "IterationPlan":
         """Build a plan from an int (uniform), a string ``"2,2,1,0"`` or a sequence.
 
-        Raises ``ValueError`` naming ``option`` when an entry is not a non-negative
+        Raises ``ConfigError`` (a ``ValueError``) naming ``option`` when an entry is not a non-negative
         integer or when the number of entries differs from ``num_layers``.
         """
         if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+            raise ConfigError(f"num_layers must be >= 1, got {num_layers}")
         if isinstance(spec, IterationPlan):
             counts = list(spec.iters)
         elif isinstance(spec, int) and not isinstance(spec, bool):
@@ -51,7 +53,7 @@ class IterationPlan:
         elif isinstance(spec, str):
             text = spec.strip()
             if not text:
-                raise ValueError(f"{option}: empty plan; give one count or {num_layers} comma-separated counts")
+                raise ConfigError(f"{option}: empty plan; give one count or {num_layers} comma-separated counts")
             parts = text.replace(" ", "").split(",")
             if len(parts) == 1:
                 return cls.uniform(_parse_count(parts[0], option), num_layers)
@@ -60,7 +62,7 @@ class IterationPlan:
             counts = [_parse_count(p, option) for p in spec]
         counts = [_parse_count(c, option) for c in counts]
         if len(counts) != num_layers:
-            raise ValueError(
+            raise ConfigError(
                 f"{option}: the plan has {len(counts)} entries but the model has {num_layers} "
                 f"layers; give exactly {num_layers} comma-separated counts or a single count"
             )

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from .coefficients import EMAWeights, build_weights, stage_scales
 from .config import ODEConfig
+from .errors import ConfigError
 
 
 class ODESolver(nn.Module, metaclass=abc.ABCMeta):
@@ -189,7 +190,7 @@ def build_solver(cfg: ODEConfig, layer_index: int, dim: int, iters: int = 0,
         if stage_norms is None:
             stage_norms = pc_stage_norms(order, dim)
         return PCSolver(layer_index, order, dim, stage_norms)
-    raise ValueError(f"ode_solver: unknown value {cfg.solver!r}")
+    raise ConfigError(f"ode_solver: unknown value {cfg.solver!r}")
 
 
 def pc_stage_norms(order: int, dim: int, eps: float = 1e-5) -> nn.ModuleList:

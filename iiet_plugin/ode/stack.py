@@ -8,6 +8,7 @@ from .config import ODEConfig
 from .plan import IterationPlan, PlanSpec
 from .recorder import Recorder
 from .solvers import IIESolver, ODESolver, build_solver, pc_stage_norms
+from .errors import ConfigError
 
 
 def build_stack(cfg: ODEConfig, num_layers: int, dim: int, prefix: str = "") -> Tuple[ODEConfig, List[ODESolver]]:
@@ -31,7 +32,7 @@ def set_plan(solvers: Sequence[ODESolver], plan: PlanSpec) -> IterationPlan:
         if isinstance(solver, IIESolver):
             solver.iters = r
         elif r != 0:
-            raise ValueError(f"layer_iters: layer {solver.layer_index} uses {type(solver).__name__}, "
+            raise ConfigError(f"layer_iters: layer {solver.layer_index} uses {type(solver).__name__}, "
                              "which has no iterations; iteration plans apply to ode_solver=iie")
     return plan
 

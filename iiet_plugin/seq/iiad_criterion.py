@@ -13,12 +13,14 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from fairseq import metrics, utils
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
+
+from ..ode import check_kd_options, kd_divergence, kd_loss
+from ..ode.errors import ConfigError
 
 
 @dataclass
@@ -34,12 +36,9 @@ class IIADDistillationConfig(FairseqDataclass):
 class IIADDistillationCriterion(FairseqCriterion):
     def __init__(self, task, label_smoothing, kd_weight, kd_temperature, hidden_mse_weight, sentence_avg):
         super().__init__(task)
-        if not 0.0 <= kd_weight <= 1.0:
-            raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight}")
-        if kd_temperature <= 0:
-            raise ValueError(f"kd_temperature must be > 0, got {kd_temperature}")
+        check_kd_options(kd_weight, kd_temperature)
         if not hasattr(task, "teacher_on"):
-            raise ValueError("--criterion iiad_distillation needs --task iiad_language_modeling or iiad_translation")
+            raise ConfigError("--criterion iiad_distillation needs --task iiad_language_modeling or iiad_translation")
         self.eps = label_smoothing
         self.kd_weight = kd_weight
         self.temperature = kd_temperature
@@ -57,11 +56,8 @@ class IIADDistillationCriterion(FairseqCriterion):
         teacher = self.task.teacher_on(target.device)
         with torch.no_grad():
             teacher_output = teacher(**net_input)
-        T = self.temperature
-        student_t = F.log_softmax(net_output[0][keep].float() / T, dim=-1)
-        teacher_t = F.log_softmax(teacher_output[0][keep].float() / T, dim=-1)
-        kl = F.kl_div(student_t, teacher_t, reduction="sum", log_target=True)  # KL(teacher || student)
-        loss = (1.0 - self.kd_weight) * ce + self.kd_weight * T * T * kl
+        kl = kd_divergence(net_output[0][keep], teacher_output[0][keep], self.temperature, reduction="sum")
+        loss = kd_loss(ce, kl, self.kd_weight, self.temperature)
         mse = torch.zeros((), device=loss.device)
         if self.hidden_mse_weight > 0:
             mask = keep.t().unsqueeze(-1).float()  # (T, B, 1) like the hidden states

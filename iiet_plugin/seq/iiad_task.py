@@ -24,15 +24,17 @@ from dataclasses import field, make_dataclass
 from typing import Optional
 
 import torch
-from fairseq import checkpoint_utils
 from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from fairseq.tasks.language_modeling import LanguageModelingConfig, LanguageModelingTask
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 from omegaconf import OmegaConf, open_dict
 
-from ..ode import plan_summary
-from .influence import choose_plan, decoder_solvers
+from ..ode import check_student_request, plan_summary
+from .checkpoints import load_checkpoint
+from .config_values import check_config_values
+from .influence import choose_plan
+from ..ode.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +80,10 @@ class IIADTaskMixin:
     def _load_teacher(self):
         path = self.iiad_options.teacher_path
         if not path:
-            raise ValueError("--teacher-path is required to train with an IIAD task (the IIET teacher checkpoint)")
-        if not os.path.exists(path):
-            raise ValueError(f"--teacher-path: {path} does not exist")
-        models, _ = checkpoint_utils.load_model_ensemble([path], task=self)
+            raise ConfigError("--teacher-path is required to train with an IIAD task (the IIET teacher checkpoint)")
+        if not os.path.isfile(path):
+            raise ConfigError(f"--teacher-path: {path} does not exist")
+        models, _, _ = load_checkpoint(path, task=self)
         teacher = models[0]
         teacher.eval()
         teacher.requires_grad_(False)
@@ -97,17 +99,18 @@ class IIADTaskMixin:
             detail = (f"student {type(student).__name__} vs teacher {type(teacher).__name__}; "
                       f"{len(missing)} parameters missing in the teacher (e.g. {missing[:2]}), "
                       f"{len(extra)} extra (e.g. {extra[:2]}), {len(shapes)} of different shape (e.g. {shapes[:2]})")
-            raise ValueError(f"--teacher-path: {path} has a different architecture than the student "
+            raise ConfigError(f"--teacher-path: {path} has a different architecture than the student "
                              f"(--arch and its sizes must match the teacher): {detail}")
 
     def build_model(self, cfg, from_checkpoint=False):
+        check_config_values(cfg)  # whatever the architecture: no config string reaches eval()
         if from_checkpoint:
             return super().build_model(cfg, from_checkpoint)  # a distilled model: no teacher needed
+        opts = self.iiad_options
+        check_student_request(opts.iiad_threshold, opts.iiad_plan, opts.iiad_score)  # before loading anything
         teacher = self._load_teacher()
         student = super().build_model(cfg, from_checkpoint)
         self._check_same_architecture(student, teacher, self.iiad_options.teacher_path)
-        decoder_solvers(teacher)  # the teacher must be IIET
-        opts = self.iiad_options
         plan, report = choose_plan(teacher, self, opts.iiad_threshold, opts.iiad_plan, opts.iiad_score,
                                    opts.iiad_calibration_subset, opts.iiad_calibration_batches,
                                    opts.iiad_calibration_max_tokens)

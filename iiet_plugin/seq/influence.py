@@ -9,13 +9,18 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from ..ode import InfluenceReport, measure_loss_scores, measure_update_scores, plan_of
+from ..ode import InfluenceReport, measure_loss_scores, measure_update_scores, plan_of, student_plan
 from ..ode.influence import iie_solvers
+from ..ode.errors import ConfigError
 
 
 def decoder_solvers(model) -> List:
     """The IIET solvers whose plan IIAD chooses (the decoder's)."""
-    return iie_solvers(model.decoder.solvers)
+    solvers = getattr(getattr(model, "decoder", None), "solvers", None)
+    if solvers is None:
+        raise ConfigError(f"IIAD needs an IIET model (iiet_lm or iiet_transformer with ode_solver=iie); "
+                          f"this checkpoint holds {type(model).__name__}")
+    return iie_solvers(solvers)
 
 
 def calibration_batches(task, subset: str, max_batches: int, max_tokens: int = 4096, seed: int = 1):
@@ -29,7 +34,7 @@ def calibration_batches(task, subset: str, max_batches: int, max_tokens: int = 4
     ).next_epoch_itr(shuffle=False)
     batches = [b for b in islice(iterator, max_batches) if b and b.get("net_input") is not None]
     if not batches:
-        raise ValueError(f"calibration subset {subset!r} gave no batches")
+        raise ConfigError(f"calibration subset {subset!r} gave no batches")
     return batches
 
 
@@ -74,22 +79,10 @@ def measure(model, task, batches: Sequence, scores=("update", "loss")) -> Influe
 
 def choose_plan(model, task, threshold: Optional[float], explicit: Optional[str], score: str,
                 subset: str, max_batches: int, max_tokens: int = 4096):
-    """The student's decoder plan: ``explicit`` when given, else from ``threshold`` on ``score``.
+    """The student's decoder plan (the core's ``student_plan``): ``explicit`` when given, else
+    from ``threshold`` on ``score`` measured over calibration batches of ``subset``.
 
     Returns (plan, report or None)."""
-    solvers = decoder_solvers(model)
-    teacher_plan = plan_of(solvers)
-    score = str(score)  # fairseq passes ChoiceEnum members
-    if explicit:
-        from ..ode import IterationPlan
-        plan = IterationPlan.parse(explicit, len(solvers), "iiad_plan")
-        over = [l for l, (r, t) in enumerate(zip(plan.iters, teacher_plan.iters)) if r > t]
-        if over:
-            raise ValueError(f"iiad_plan: layer {over[0]} asks for {plan.iters[over[0]]} iterations but the "
-                             f"teacher runs {teacher_plan.iters[over[0]]}; a student keeps a prefix of the teacher's")
-        return plan, None
-    if threshold is None:
-        raise ValueError("IIAD needs --iiad-threshold TAU or --iiad-plan '2,2,1,0,...'")
-    batches = calibration_batches(task, subset, max_batches, max_tokens)
-    report = measure(model, task, batches, scores=(score,))
-    return report.add_plan(score, threshold), report
+    def measure_on_calibration(kind):
+        return measure(model, task, calibration_batches(task, subset, max_batches, max_tokens), scores=(kind,))
+    return student_plan(decoder_solvers(model), threshold, explicit, str(score), measure_on_calibration)

@@ -21,6 +21,7 @@ from torch import Tensor
 from ..ode import KV_CACHE_MODES, ODEBlockMixin, ODESolver
 from .attention import SlottedMultiheadAttention
 from .context import ODEForwardContext
+from ..ode.errors import ConfigError
 
 def _add(base: Optional[Tensor], x: Tensor) -> Tensor:
     return x if base is None else base + x
@@ -32,11 +33,11 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
     def __init__(self, cfg, no_encoder_attn=False, add_bias_kv=False, add_zero_attn=False):
         super().__init__(cfg, no_encoder_attn, add_bias_kv, add_zero_attn)
         if not self.normalize_before:
-            raise ValueError("ODE decoder layers are pre-norm: set decoder_normalize_before=True")
+            raise ConfigError("ODE decoder layers are pre-norm: set decoder_normalize_before=True")
         if self.w_resid is not None:
-            raise ValueError("scale_resids is not supported by ODE layers (it rescales the residual path)")
+            raise ConfigError("scale_resids is not supported by ODE layers (it rescales the residual path)")
         if self.cross_self_attention:
-            raise ValueError("cross_self_attention is not supported by ODE layers")
+            raise ConfigError("cross_self_attention is not supported by ODE layers")
         self.layer_index = 0
         self.kv_cache_mode = "per_iter"
         self.ode: Optional[ODESolver] = None
@@ -58,7 +59,7 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
 
     def attach(self, layer_index: int, solver: ODESolver, context: ODEForwardContext, kv_cache_mode: str) -> None:
         if kv_cache_mode not in KV_CACHE_MODES:
-            raise ValueError(f"kv_cache_mode: unknown value {kv_cache_mode!r}; allowed values: {', '.join(KV_CACHE_MODES)}")
+            raise ConfigError(f"kv_cache_mode: unknown value {kv_cache_mode!r}; allowed values: {', '.join(KV_CACHE_MODES)}")
         self.layer_index = layer_index
         self.ode = solver
         self.ode_context = context
@@ -143,7 +144,7 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
         need_head_weights: bool = False,
     ):
         if prev_self_attn_state is not None or prev_attn_state is not None:
-            raise ValueError("ODE decoder layers do not accept prev_self_attn_state/prev_attn_state (ONNX export path)")
+            raise ConfigError("ODE decoder layers do not accept prev_self_attn_state/prev_attn_state (ONNX export path)")
         if need_head_weights:
             need_attn = True
         # Cross-attention keys/values depend only on the encoder output and the weights:
@@ -174,7 +175,7 @@ class ODEEncoderLayer(ODEBlockMixin, TransformerEncoderLayerBase):
     def __init__(self, cfg):
         super().__init__(cfg)
         if not self.normalize_before:
-            raise ValueError("ODE encoder layers are pre-norm: set encoder_normalize_before=True")
+            raise ConfigError("ODE encoder layers are pre-norm: set encoder_normalize_before=True")
         self.layer_index = 0
         self.ode: Optional[ODESolver] = None
         self.ode_context: Optional[ODEForwardContext] = None
@@ -202,7 +203,7 @@ class ODEEncoderLayer(ODEBlockMixin, TransformerEncoderLayerBase):
         if attn_mask is not None:  # fairseq's convention: 1 = masked
             attn_mask = attn_mask.masked_fill(attn_mask.to(torch.bool), -1e8 if x.dtype == torch.float32 else -1e4)
         if self.return_fc:
-            raise ValueError("return_fc is not supported by ODE encoder layers")
+            raise ConfigError("return_fc is not supported by ODE encoder layers")
         self._call = dict(padding_mask=encoder_padding_mask, attn_mask=attn_mask)
         try:
             return self.ode_forward(x, self.ode_context.history_for(self.layer_index, x))

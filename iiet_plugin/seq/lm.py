@@ -6,8 +6,7 @@ Same sizes, embeddings, adaptive input/softmax and parameter names as fairseq's
 from contextlib import ExitStack
 from dataclasses import make_dataclass
 
-from fairseq import options
-from fairseq.models import register_model, register_model_architecture
+from fairseq.models import ARCH_CONFIG_REGISTRY, register_model, register_model_architecture
 from fairseq.models.transformer_lm import (
     TransformerLanguageModel,
     TransformerLanguageModelConfig,
@@ -19,8 +18,10 @@ from fairseq.modules import AdaptiveInput, CharacterTokenEmbedder
 from fairseq.utils import safe_getattr
 from omegaconf import OmegaConf, open_dict
 
+from .config_values import check_config_values, parse_character_filters, parse_int_list
 from .decoder import ODETransformerDecoder
-from .options import ode_defaults, ode_fields, schedule_fields
+from .options import check_cli_args, check_schedule_use, ode_defaults, ode_fields, schedule_fields
+from ..ode.errors import ConfigError
 
 IIETLanguageModelConfig = make_dataclass(
     "IIETLanguageModelConfig",
@@ -31,18 +32,25 @@ IIETLanguageModelConfig.__module__ = __name__
 IIETLanguageModelConfig.__doc__ = "transformer_lm's options plus the ODE solver options."
 
 
+def _model_default(args, name):
+    """``args.name``, else the config's default (argparse namespaces built by fairseq's
+    ``parse_args_and_arch`` omit options that were not given)."""
+    return safe_getattr(args, name, IIETLanguageModelConfig.__dataclass_fields__[name].default)
+
+
 def _input_embedding(args, task):
     """Token embeddings as ``transformer_lm`` builds them (plain, adaptive or character)."""
     if args.character_embeddings:
         return CharacterTokenEmbedder(
-            task.source_dictionary, eval(args.character_filters), args.character_embedding_dim,
-            args.decoder_embed_dim, args.char_embedder_highway_layers,
+            task.source_dictionary, parse_character_filters(args.character_filters),
+            _model_default(args, "character_embedding_dim"), args.decoder_embed_dim,
+            _model_default(args, "char_embedder_highway_layers"),
         )
     if args.adaptive_input:
         return AdaptiveInput(
             len(task.source_dictionary), task.source_dictionary.pad(), args.decoder_input_dim,
             args.adaptive_input_factor, args.decoder_embed_dim,
-            options.eval_str_list(args.adaptive_input_cutoff, type=int),
+            parse_int_list(args.adaptive_input_cutoff, "adaptive_input_cutoff"),
             args.quant_noise_pq, args.quant_noise_pq_block_size,
         )
     return TransformerLanguageModel.build_embedding(args, task.source_dictionary, args.decoder_input_dim)
@@ -54,6 +62,8 @@ class IIETLanguageModel(TransformerLanguageModel):
 
     @classmethod
     def build_model(cls, args, task):
+        check_config_values(args)  # before any builder: no config string reaches eval()
+        check_schedule_use(args, ("",))
         with open_dict(args) if OmegaConf.is_config(args) else ExitStack():
             args.decoder_normalize_before = True  # ODE layers are pre-norm, as transformer_lm's presets
             if args.decoder_layers_to_keep:
@@ -61,7 +71,7 @@ class IIETLanguageModel(TransformerLanguageModel):
             if safe_getattr(args, "max_target_positions", None) is None:
                 args.max_target_positions = safe_getattr(args, "tokens_per_sample", 1024)
         if args.tie_adaptive_weights and not args.adaptive_input:
-            raise ValueError("tie_adaptive_weights requires adaptive_input")
+            raise ConfigError("tie_adaptive_weights requires adaptive_input")
         embed_tokens = _input_embedding(args, task)
         decoder = ODETransformerDecoder(args, task.target_dictionary, embed_tokens, no_encoder_attn=True)
         return cls(decoder)
@@ -81,6 +91,16 @@ def _ode_lm_defaults(args):
     args.kv_cache_mode = safe_getattr(args, "kv_cache_mode", "per_iter")
 
 
+def iiet_lm_own_arch(args):
+    """``--arch iiet_lm``: the dataclass defaults; checks the options while fairseq parses them."""
+    check_cli_args(args, ("",))
+
+
+# fairseq registers a no-op architecture function under a dataclass model's own name;
+# ours also checks the options at parse time (before fairseq logs the whole config).
+ARCH_CONFIG_REGISTRY["iiet_lm"] = iiet_lm_own_arch
+
+
 def iiet_lm_base(args):
     """fairseq's ``transformer_lm`` sizes (512/2048, 6 layers, 8 heads), pre-norm.
 
@@ -89,6 +109,7 @@ def iiet_lm_base(args):
     """
     _ode_lm_defaults(args)
     base_lm_architecture(args)
+    check_cli_args(args, ("",))
 
 
 @register_model_architecture("iiet_lm", "iiet_lm_tiny")
@@ -107,6 +128,7 @@ def iiet_lm_gpt2_small(args):
     """fairseq's ``transformer_lm_gpt2_small`` sizes (1024/4096, 24 layers, 16 heads, gelu)."""
     _ode_lm_defaults(args)
     transformer_lm_gpt2_small(args)
+    check_cli_args(args, ("",))
 
 
 @register_model_architecture("iiet_lm", "iiet_lm_gpt2_medium")
@@ -114,3 +136,4 @@ def iiet_lm_gpt2_medium(args):
     """fairseq's ``transformer_lm_gpt2_medium`` sizes (1280/5120, 36 layers, 20 heads, gelu)."""
     _ode_lm_defaults(args)
     transformer_lm_gpt2_medium(args)
+    check_cli_args(args, ("",))

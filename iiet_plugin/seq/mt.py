@@ -18,9 +18,10 @@ from fairseq.models.transformer import (
 )
 from fairseq.utils import safe_getattr
 
+from .config_values import check_config_values
 from .decoder import ODETransformerDecoder
 from .encoder import ODETransformerEncoder
-from .options import ode_defaults, ode_fields, schedule_fields
+from .options import check_cli_args, check_schedule_use, ode_defaults, ode_fields, schedule_fields
 
 IIETTransformerODEConfig = make_dataclass(
     "IIETTransformerODEConfig",
@@ -46,7 +47,9 @@ class IIETTransformerModel(TransformerModel):
 
     @classmethod
     def build_model(cls, args, task):
+        check_config_values(args)  # before any builder: no config string reaches eval()
         iiet_transformer(args)  # complete options of older checkpoints
+        check_schedule_use(args, ("encoder_", "decoder_"))
         args.encoder_normalize_before = True  # ODE layers are pre-norm
         args.decoder_normalize_before = True
         token = _ODE_ARGS.set(args)
@@ -79,6 +82,7 @@ def iiet_transformer(args):
     """fairseq's ``transformer`` (base) sizes, pre-norm."""
     _ode_mt_defaults(args)
     base_architecture(args)
+    check_cli_args(args, ("encoder_", "decoder_"))
 
 
 @register_model_architecture("iiet_transformer", "iiet_transformer_tiny")
@@ -86,21 +90,25 @@ def iiet_transformer_tiny(args):
     """fairseq's ``transformer_tiny`` sizes (64-dim, 2+2 layers, 2 heads), for tests and CPU demos."""
     _ode_mt_defaults(args)
     tiny_architecture(args)
+    check_cli_args(args, ("encoder_", "decoder_"))
 
 
 @register_model_architecture("iiet_transformer", "iiet_transformer_iwslt_de_en")
 def iiet_transformer_iwslt_de_en(args):
     _ode_mt_defaults(args)
     transformer_iwslt_de_en(args)
+    check_cli_args(args, ("encoder_", "decoder_"))
 
 
 @register_model_architecture("iiet_transformer", "iiet_transformer_wmt_en_de")
 def iiet_transformer_wmt_en_de(args):
     _ode_mt_defaults(args)
     transformer_wmt_en_de(args)
+    check_cli_args(args, ("encoder_", "decoder_"))
 
 
 @register_model_architecture("iiet_transformer", "iiet_transformer_wmt_en_de_big")
 def iiet_transformer_wmt_en_de_big(args):
     _ode_mt_defaults(args)
     transformer_wmt_en_de_big(args)
+    check_cli_args(args, ("encoder_", "decoder_"))

@@ -12,6 +12,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..ode.errors import ConfigError
+
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -20,13 +22,23 @@ CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
 
 
 def read_idx(path: str) -> np.ndarray:
+    """The array in an IDX file; ``ConfigError`` naming the file when it is not a complete one."""
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise ConfigError(f"{path}: cannot read it as {'gzipped ' if path.endswith('.gz') else ''}IDX ({e})") from None
+    if len(data) < 4:
+        raise ConfigError(f"{path}: not an IDX file ({len(data)} bytes)")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+    if zero != 0 or dtype_code != 0x08 or ndim == 0 or len(data) < 4 + 4 * ndim:
+        raise ConfigError(f"{path}: not an unsigned-byte IDX file")
     shape = struct.unpack(">" + "I" * ndim, data[4: 4 + 4 * ndim])
+    expected = int(np.prod(shape, dtype=np.int64))
+    if len(data) - 4 - 4 * ndim != expected:
+        raise ConfigError(f"{path}: the header promises {expected} bytes of shape {tuple(shape)} but the file holds "
+                          f"{len(data) - 4 - 4 * ndim}: truncated or damaged")
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -34,22 +46,33 @@ def _find(root: str, stem: str) -> str:
     for name in (stem, stem + ".gz"):
         if os.path.exists(os.path.join(root, name)):
             return os.path.join(root, name)
-    raise FileNotFoundError(f"{stem}[.gz] not found in {root}")
+    raise ConfigError(f"{stem}[.gz] not found in {root}")
 
 
 def is_idx_dir(root: str) -> bool:
     try:
         _find(root, FILES["train"][0])
         return True
-    except FileNotFoundError:
+    except ConfigError:
         return False
 
 
 class IDXImageDataset(Dataset):
     def __init__(self, root: str, split: str = "train", limit: int = 0, transform=None):
         if split not in FILES:
-            raise ValueError(f"split: unknown value {split!r}; allowed values: train, test")
-        images, labels = (read_idx(_find(root, stem)) for stem in FILES[split])
+            raise ConfigError(f"split: unknown value {split!r}; allowed values: train, test")
+        image_path, label_path = (_find(root, stem) for stem in FILES[split])
+        images, labels = read_idx(image_path), read_idx(label_path)
+        if images.ndim != 3 or labels.ndim != 1:
+            raise ConfigError(f"{image_path} / {label_path}: expected images (N, H, W) and labels (N,), "
+                              f"got shapes {images.shape} and {labels.shape}")
+        if len(images) != len(labels):
+            raise ConfigError(f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} "
+                              "labels: the pair must have one label per image")
+        if len(images) == 0:
+            raise ConfigError(f"{image_path}: no images")
+        if labels.max() >= len(CLASSES):
+            raise ConfigError(f"{label_path}: label {int(labels.max())} is outside the {len(CLASSES)} classes")
         if limit:
             images, labels = images[:limit], labels[:limit]
         self.images, self.labels = images, labels.astype(np.int64)

@@ -1,0 +1,77 @@
+"""Checkpoints of the vision training recipe (``examples/vision/train.py``), read as data.
+
+A checkpoint is a dict of tensors and plain values: ``model`` (state dict), ``optimizer``,
+``scheduler``, ``ema``, ``epoch``, ``step``, ``history``, ``best_top1``, ``args`` (the
+recipe's options as a dict) and ``model_name``.  Reading one:
+
+* ``torch.load(weights_only=True)``: no code from pickle;
+* the shape of the file is checked (a fairseq or foreign checkpoint is named as such);
+* what is used to build a model is checked as data: ``model_name`` must be a registered
+  ``iiet_vit_*`` (no hub or file prefixes), ``args["model_kwargs"]`` a JSON object of
+  plain values without timm's loading options (``pretrained``, ``checkpoint_path``, ...).
+
+Writing one is atomic (``atomic_torch_save``): a kill leaves the previous file whole.
+"""
+import json
+import pickle
+from typing import Any, Dict
+
+import torch
+
+from ..atomic_io import atomic_torch_save
+from ..ode.errors import ConfigError
+
+REQUIRED = ("model", "args", "model_name")
+LOADING_KWARGS = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "checkpoint_path", "cache_dir",
+                  "pretrained_strict")
+PLAIN = (str, int, float, bool, type(None))
+
+
+def save_checkpoint(state: Dict[str, Any], path: str) -> str:
+    return atomic_torch_save(state, path)
+
+
+def model_kwargs_from(text, option: str) -> Dict[str, Any]:
+    """``--model-kwargs`` (a JSON object of plain values) as a dict, or ``ConfigError``."""
+    try:
+        kwargs = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{option}: not JSON ({e.msg}); expected an object such as '{{\"embed_dim\": 64}}'") from None
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"{option}: expected a JSON object such as '{{\"embed_dim\": 64}}', got {text!r}")
+    for key, value in kwargs.items():
+        if key in LOADING_KWARGS:
+            raise ConfigError(f"{option}: {key!r} is a loading option of timm.create_model, not a model option")
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, PLAIN) for v in values):
+            raise ConfigError(f"{option}: {key!r} must be a plain value (string, number, bool, null or a list of them)")
+    return kwargs
+
+
+def read_checkpoint(path: str, option: str) -> Dict[str, Any]:
+    """Load and check a recipe checkpoint; errors name ``option`` and ``path``."""
+    import timm
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"{option}: {path} does not exist") from None
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{option}: {path} refused by weights-only loading (it holds objects other than tensors "
+                          f"and plain values): {first}") from None
+    except (RuntimeError, EOFError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"{option}: {path} is damaged or not a torch checkpoint ({msg})") from None
+    if not isinstance(state, dict):
+        raise ConfigError(f"{option}: {path} is not a checkpoint written by examples/vision/train.py")
+    if "cfg" in state and "optimizer_history" in state and "model_name" not in state:
+        raise ConfigError(f"{option}: {path} is a fairseq checkpoint; expected one written by examples/vision/train.py")
+    missing = [k for k in REQUIRED if k not in state]
+    if missing or not isinstance(state.get("args"), dict) or not isinstance(state.get("model"), dict):
+        raise ConfigError(f"{option}: {path} is not a checkpoint written by examples/vision/train.py "
+                          f"(missing or malformed: {', '.join(missing) or 'args/model'})")
+    name = state["model_name"]
+    if not isinstance(name, str) or ":" in name or not timm.is_model(name):
+        raise ConfigError(f"{option}: {path} names model {name!r}, which is not a registered timm model")
+    model_kwargs_from(state["args"].get("model_kwargs", "{}"), f"{option} ({path}) model_kwargs")
+    return state
