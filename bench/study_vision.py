@@ -42,16 +42,8 @@ def run(*args):
 
 
 def load_model(checkpoint):
-    import timm
-
-    import iiet_plugin  # noqa: F401
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    a = state["args"]
-    kw = dict(json.loads(a["model_kwargs"]), num_classes=10, in_chans=1)
-    for key in ("ode_solver", "iie_iters", "layer_iters", "ode_coef"):
-        if a.get(key) is not None:
-            kw[key] = a[key]
-    return timm.create_model(state["model_name"], **kw).eval()
+    from iiet_plugin.vision.checkpoints import model_from_checkpoint, read_checkpoint
+    return model_from_checkpoint(read_checkpoint(checkpoint, "checkpoint"), num_classes=10, in_chans=1).eval()
 
 
 def images_per_second(checkpoints, rounds=7, batch=64):
@@ -83,7 +75,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     common = ["--data", args.data, "--model", "iiet_vit_tiny_patch4_28", "--model-kwargs", json.dumps(KWARGS),
               "--batch-size", "32", "--warmup-epochs", "0", "--smoothing", "0", "--weight-decay", "0",
-              "--train-limit", args.train_limit, "--eval-limit", args.eval_limit, "--no-progress"]
+              "--train-limit", args.train_limit, "--eval-limit", args.eval_limit, "--no-progress",
+              "--overwrite"]  # a rerun replaces the earlier one
     results, chosen, sweeps = {}, {}, {}
     seeds = [int(x) for x in args.seeds.split(",")]
     t0 = time.time()

@@ -27,7 +27,8 @@ def _train(rank, world, init_file, solver, result_file):
     from fairseq_helpers import build_lm
     from torch.nn.parallel import DistributedDataParallel as DDP
     torch.manual_seed(0)
-    model, _, _ = build_lm("--ode-solver", solver, "--iie-iters", "2", "--dropout", "0.1")
+    iters = ["--iie-iters", "2"] if solver == "iie" else []
+    model, _, _ = build_lm("--ode-solver", solver, *iters, "--dropout", "0.1")
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
     ddp = DDP(model, find_unused_parameters=False)
     opt = torch.optim.Adam(ddp.parameters(), lr=1e-2)

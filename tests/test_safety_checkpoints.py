@@ -147,6 +147,19 @@ def test_lm_payload_through_plugin_tools(lm_data, lm_ckpt, tmp_path):
     assert_refused(status, out, marker, "adaptive_softmax_cutoff", "is not plain data")
 
 
+def test_lm_payload_through_iiet_lm_eval(lm_data, lm_ckpt, tmp_path):
+    marker = tmp_path / "MARKER"
+    path = lm_payload(lm_ckpt, tmp_path, marker)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"text": "in the beginning"}\n')
+    (tmp_path / "t.yaml").write_text(f"task: iiet_safety_ppl\ndataset_path: json\ndataset_kwargs:\n  data_files:\n"
+                                     f"    test: {docs}\ntest_split: test\noutput_type: loglikelihood_rolling\n"
+                                     "doc_to_text: ''\ndoc_to_target: '{{text}}'\n")
+    status, out = run_tool("iiet-lm-eval", "--path", path, "--data", str(lm_data / "bin"), "--tasks",
+                           "iiet_safety_ppl", "--include-path", str(tmp_path))
+    assert_refused(status, out, marker, "adaptive_softmax_cutoff", "is not plain data")
+
+
 def test_pickle_payload_refused(lm_data, lm_ckpt, tmp_path):
     from iiet_plugin.ode import ConfigError
     from iiet_plugin.seq.checkpoints import load_checkpoint
@@ -158,6 +171,19 @@ def test_pickle_payload_refused(lm_data, lm_ckpt, tmp_path):
     assert_refused(status, out, marker, "refused by weights-only loading")
     status, out = run_tool("fairseq-eval-lm", str(lm_data / "bin"), "--user-dir", USER_DIR, "--path", path, "--cpu")
     assert not marker.exists() and status != 0 and "Weights only load failed" in out, out[-2000:]
+
+
+def test_legitimate_cutoff_trains_saves_and_evaluates(lm_data, tmp_path):
+    flags = [f for f in TRAIN_FLAGS if f != "--share-decoder-input-output-embed"]
+    run_cli("fairseq-train", str(lm_data / "bin"), "--user-dir", USER_DIR, "--arch", "iiet_lm_tiny",
+            "--adaptive-softmax-cutoff", "100,1000", "--criterion", "adaptive_loss", "--ddp-backend", "legacy_ddp",
+            "--max-update", "2",
+            "--save-dir", str(tmp_path), *flags)
+    state = torch.load(tmp_path / "checkpoint_last.pt", weights_only=True)
+    assert state["cfg"]["model"]["adaptive_softmax_cutoff"] == "100,1000"
+    out = run_cli("fairseq-eval-lm", str(lm_data / "bin"), "--user-dir", USER_DIR, "--path",
+                  str(tmp_path / "checkpoint_last.pt"), "--tokens-per-sample", "64", "--cpu")
+    assert "Perplexity" in out
 
 
 def test_legitimate_values_still_work(lm_ckpt):

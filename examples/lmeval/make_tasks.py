@@ -77,7 +77,8 @@ def main(argv=None):
     p.add_argument("--continuation-words", type=int, default=6)
     p.add_argument("--choices", type=int, default=4)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--min-items", type=int, default=10, help="refuse to write a task with fewer items than this")
+    p.add_argument("--min-items", type=int, default=10,
+                   help="refuse to write a task with fewer items than this (or than --docs/--cloze when smaller)")
     args = p.parse_args(argv)
     for name in ("docs", "lines_per_doc", "cloze", "context_words", "continuation_words", "min_items"):
         if getattr(args, name) < 1:
@@ -93,11 +94,11 @@ def main(argv=None):
     need = args.context_words + args.continuation_words
     passages = [l.split() for l in lines if len(l.split()) >= need]
     cloze = min(args.cloze, len(passages))
-    if docs < args.min_items:
+    if docs < min(args.docs, args.min_items):
         p.error(f"--text: {args.text} has {len(lines)} non-empty lines, enough for {docs} perplexity documents of "
                 f"--lines-per-doc {args.lines_per_doc} (fewer than --min-items {args.min_items}); lower "
                 "--lines-per-doc or --min-items, or give more text")
-    if cloze < args.min_items or len(passages) < 2:
+    if cloze < min(args.cloze, args.min_items) or len(passages) < 2:
         p.error(f"--text: {args.text} has {len(passages)} lines of at least {need} words "
                 f"(--context-words {args.context_words} + --continuation-words {args.continuation_words}), "
                 f"fewer than --min-items {args.min_items} cloze items; lower --context-words/--continuation-words "

@@ -37,7 +37,8 @@ from timm.utils import AverageMeter, ModelEmaV3, accuracy
 import iiet_plugin  # noqa: F401  (registers iiet_vit_*)
 from iiet_plugin.atomic_io import atomic_write
 from iiet_plugin.ode import ConfigError, check_kd_options, check_student_request, kd_divergence, kd_loss
-from iiet_plugin.vision.checkpoints import model_kwargs_from, read_checkpoint, save_checkpoint
+from iiet_plugin.vision.checkpoints import (create_kwargs, model_from_checkpoint, model_kwargs_from, read_checkpoint,
+                                            save_checkpoint)
 from iiet_plugin.vision.idx_dataset import IDXImageDataset, is_idx_dir
 from iiet_plugin.vision.influence import choose_plan
 
@@ -150,12 +151,7 @@ def build_datasets(args):
 
 
 def model_kwargs(args, num_classes, in_chans):
-    kwargs = dict(model_kwargs_from(args.model_kwargs, "--model-kwargs"), num_classes=num_classes, in_chans=in_chans)
-    for key in ("ode_solver", "iie_iters", "layer_iters", "ode_coef"):
-        value = getattr(args, key)
-        if value is not None:
-            kwargs[key] = value
-    return kwargs
+    return create_kwargs(vars(args), num_classes, in_chans)
 
 
 def make_loader(model, dataset, args, device, training: bool, distributed: bool = False):
@@ -172,11 +168,7 @@ def build_teacher_and_plan(args, device, eval_set, num_classes, in_chans):
     """Load the teacher, choose the student's plan (explicit, or a threshold on its influence)
     with the library's IIAD plan choice (the checks fairseq's IIAD tasks make)."""
     state = read_checkpoint(args.teacher, "--teacher")
-    targs = argparse.Namespace(**{k: state["args"].get(k) for k in ("model_kwargs", "ode_solver", "iie_iters",
-                                                                    "layer_iters", "ode_coef")})
-    targs.model_kwargs = targs.model_kwargs or "{}"
-    teacher = timm.create_model(state["model_name"], **model_kwargs(targs, num_classes, in_chans))
-    teacher.load_state_dict(state["model"])
+    teacher = model_from_checkpoint(state, num_classes, in_chans)
     teacher.to(device).eval().requires_grad_(False)
 
     def calibration():
@@ -191,7 +183,8 @@ def build_teacher_and_plan(args, device, eval_set, num_classes, in_chans):
     # the student is created from the teacher's own model arguments, with the plan
     args.model = state["model_name"]
     for key in ("model_kwargs", "ode_solver", "iie_iters", "ode_coef"):
-        setattr(args, key, getattr(targs, key))
+        setattr(args, key, state["args"].get(key))
+    args.model_kwargs = args.model_kwargs or "{}"
     args.layer_iters = plan.to_string()
     return teacher, state["model"]
 

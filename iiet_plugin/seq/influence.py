@@ -34,7 +34,8 @@ def calibration_batches(task, subset: str, max_batches: int, max_tokens: int = 4
     ).next_epoch_itr(shuffle=False)
     batches = [b for b in islice(iterator, max_batches) if b and b.get("net_input") is not None]
     if not batches:
-        raise ConfigError(f"calibration subset {subset!r} gave no batches")
+        options = getattr(task, "cfg", None) or getattr(task, "args", None)
+        raise ConfigError(f"calibration subset {subset!r} of {getattr(options, 'data', '?')} is empty (no batches)")
     return batches
 
 

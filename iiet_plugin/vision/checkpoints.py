@@ -75,3 +75,22 @@ def read_checkpoint(path: str, option: str) -> Dict[str, Any]:
         raise ConfigError(f"{option}: {path} names model {name!r}, which is not a registered timm model")
     model_kwargs_from(state["args"].get("model_kwargs", "{}"), f"{option} ({path}) model_kwargs")
     return state
+
+
+MODEL_ARGS = ("ode_solver", "iie_iters", "layer_iters", "ode_coef")
+
+
+def create_kwargs(saved_args: Dict[str, Any], num_classes: int, in_chans: int) -> Dict[str, Any]:
+    """``timm.create_model`` kwargs of a recipe run: ``model_kwargs`` plus the ODE options given."""
+    kwargs = dict(model_kwargs_from(saved_args.get("model_kwargs") or "{}", "model_kwargs"),
+                  num_classes=num_classes, in_chans=in_chans)
+    kwargs.update({k: saved_args[k] for k in MODEL_ARGS if saved_args.get(k) is not None})
+    return kwargs
+
+
+def model_from_checkpoint(state: Dict[str, Any], num_classes: int, in_chans: int):
+    """The model a checked recipe checkpoint (``read_checkpoint``) holds, weights loaded."""
+    import timm
+    model = timm.create_model(state["model_name"], **create_kwargs(state["args"], num_classes, in_chans))
+    model.load_state_dict(state["model"])
+    return model
