@@ -18,11 +18,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["iiet_plugin", "iiet_plugin.*"]),
-    package_data={"iiet_plugin": ["config/**/*.yaml"]},
     install_requires=[
         "torch>=2.6",
         "torchvision",
-        "timm>=1.0",
+        "timm>=1.0.23",  # VisionTransformer passes depth=i to block_fn (IIETBlock's index) from 1.0.23
         "ve-fairseq>=0.12.3",
         "sacrebleu>=2.0",
         "hydra-core>=1.3",
@@ -31,7 +30,7 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-timeout", "lm_eval==0.4.13", "datasets<4", "pyarrow<22"],
+        "dev": ["pytest>=7", "pytest-timeout", "pytest-xdist", "lm_eval==0.4.13", "datasets<4", "pyarrow<22"],
         # lm-evaluation-harness; these pins keep fairseq's numpy<2 working (newer pyarrow needs numpy 2)
         "lmeval": ["lm_eval==0.4.13", "datasets<4", "pyarrow<22"],
     },

@@ -132,7 +132,7 @@ def main(argv=None):
     images = torch.randn(8, 3, 224, 224)
     for label, kw in [("vanilla (euler)", dict(ode_solver="euler")), ("IIET r=1", dict(iie_iters=1)),
                       ("IIET r=2", dict(iie_iters=2)), ("E-IIET example plan 2x6,1x3,0x3",
-                                                        dict(iie_iters=2, layer_iters="2,2,2,2,2,2,1,1,1,0,0,0")),
+                                                        dict(iie_iters=2, iie_layer_iters="2,2,2,2,2,2,1,1,1,0,0,0")),
                       ("pc", dict(ode_solver="pc"))]:
         model = timm.create_model("iiet_vit_tiny_patch16_224", **kw).eval()
         with torch.no_grad():

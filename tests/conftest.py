@@ -17,6 +17,15 @@ def _seed():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _checkpoint_allow_list():
+    """The allow-list as importing the plugin leaves it: timm's checkpoint loader (used by a
+    pretrained=True test) removes argparse.Namespace from it on exit, in the whole process."""
+    from iiet_plugin.seq.safe_globals import allow_fairseq_checkpoint_globals
+    allow_fairseq_checkpoint_globals()
+    yield
+
+
 def shared_data(*parts):
     """Path under ../shared/data, or skip with the reason when the folder is absent."""
     path = os.path.join(SHARED_DATA, *parts)

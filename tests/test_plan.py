@@ -48,9 +48,9 @@ def test_config_errors_name_option_and_allowed_values():
         ODEConfig(solver="pc", pc_predictor="rk3").validated(2)
     with pytest.raises(ValueError, match=r"iie_iters.*>= 0"):
         ODEConfig(solver="iie", iters=-1).validated(2)
-    with pytest.raises(ValueError, match=r"^layer_iters: the plan has 3 entries.*2 layers"):
+    with pytest.raises(ValueError, match=r"^iie_layer_iters: the plan has 3 entries.*2 layers"):
         ODEConfig(solver="iie", layer_iters="1,1,1").validated(2)
-    with pytest.raises(ValueError, match=r"encoder_layer_iters"):
+    with pytest.raises(ValueError, match=r"encoder_iie_layer_iters"):
         ODEConfig(solver="iie", layer_iters="1,a").validated(2, prefix="encoder_")
     with pytest.raises(ValueError, match=r"iie_relaxation"):
         ODEConfig(solver="iie", iie_relaxation=0.0).validated(2)

@@ -13,7 +13,7 @@ from timm.models import FeatureInfo, get_notrace_functions, get_notrace_modules
 SMALL = ["iiet_vit_tiny_patch4_28", "iiet_vit_tiny_patch4_32"]
 ALL = sorted(timm.list_models("iiet*"))
 SOLVERS = [dict(ode_solver="iie", iie_iters=2), dict(ode_solver="pc"), dict(ode_solver="rk2", ode_coef="gated"),
-           dict(ode_solver="rk4"), dict(ode_solver="iie", layer_iters="2,1,0,0,1,0")]
+           dict(ode_solver="rk4"), dict(ode_solver="iie", iie_layer_iters="2,1,0,0,1,0")]
 SOLVER_IDS = ["iie2", "pc", "rk2gated", "rk4", "plan"]
 
 
@@ -32,9 +32,7 @@ def test_registered_and_listed():
 @pytest.mark.parametrize("name", ALL)
 def test_forward_default_size_and_cfg_names(name):
     model = timm.create_model(name).eval()
-    if model.embed_dim > 192:  # keep CPU time small for small/base: check names, run one image
-        pass
-    x = _input(model, batch=1)
+    x = _input(model, batch=1)  # one image keeps small/base cheap on the CPU
     with torch.no_grad():
         out = model(x)
     assert out.shape == (1, model.pretrained_cfg["num_classes"]) and not torch.isnan(out).any()
@@ -186,7 +184,39 @@ def test_bad_kwargs_fail_at_creation(kwargs, match):
 
 
 def test_plan_controls_evaluations():
-    model = timm.create_model("iiet_vit_tiny_patch4_28", layer_iters="2,2,1,0,0,0")
+    model = timm.create_model("iiet_vit_tiny_patch4_28", iie_layer_iters="2,2,1,0,0,0")
     assert model.plan().to_string() == "2,2,1,0,0,0" and model.evaluations() == 11
     model.set_plan(0)
     assert model.evaluations() == 6
+
+
+def test_each_block_runs_its_own_layers_solver():
+    """IIETBlock takes its solver by the index timm passes as depth=i (timm >= 1.0.23, required
+    by setup.py); without the index it refuses instead of giving every block solver 0."""
+    from iiet_plugin.ode import ConfigError
+    from iiet_plugin.vision import IIETBlock
+    model = timm.create_model("iiet_vit_tiny_patch4_28", ode_solver="pc", depth=4, embed_dim=32, num_heads=2)
+    assert [blk.ode.layer_index for blk in model.blocks] == [0, 1, 2, 3]
+    solvers = model.solvers()
+    with pytest.raises(ConfigError, match=r"depth=i: .* from timm 1.0.23 on"):
+        IIETBlock(dim=32, num_heads=2, ode_solvers=solvers)
+
+
+@pytest.mark.parametrize("iiet,vit", [("iiet_vit_tiny_patch16_224", "vit_tiny_patch16_224"),
+                                      ("iiet_vit_small", "vit_small_patch16_224")])
+def test_pretrained_loads_the_vanilla_vit_weights(tmp_path, iiet, vit):
+    """pretrained=True fetches timm's vanilla ViT weights through the hub config; offline, a
+    local file of those weights (pretrained_cfg_overlay=dict(file=...)) takes the hub's place."""
+    cfg = timm.models.get_pretrained_cfg(iiet)
+    assert cfg.hf_hub_id == f"timm/{vit}.augreg_in21k_ft_in1k"
+    assert timm.models.get_pretrained_cfg(f"{vit}.augreg_in21k_ft_in1k").hf_hub_id == cfg.hf_hub_id
+    torch.manual_seed(0)
+    vanilla = timm.create_model(vit).eval()
+    torch.save(vanilla.state_dict(), tmp_path / "vanilla.pth")
+    ours = timm.create_model(iiet, pretrained=True, pretrained_cfg_overlay=dict(file=str(tmp_path / "vanilla.pth")),
+                             iie_iters=0).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(ours(x), vanilla(x))
+    warm = timm.create_model(iiet, pretrained=True, pretrained_cfg_overlay=dict(file=str(tmp_path / "vanilla.pth")))
+    assert torch.equal(warm.state_dict()["blocks.0.attn.qkv.weight"], vanilla.state_dict()["blocks.0.attn.qkv.weight"])

@@ -65,7 +65,7 @@ def test_iiad_distillation_recipe(tmp_path):
                "--kd-weight", "0.9", "--output", str(tmp_path / "s2"))
     assert "IIAD student plan 1,0,0 (teacher 2,2,2)" in out
     state = torch.load(tmp_path / "s2" / "last.pt", weights_only=True)
-    assert state["args"]["layer_iters"] == "1,0,0"  # the checkpoint recreates the E-IIET student
+    assert state["args"]["iie_layer_iters"] == "1,0,0"  # the checkpoint recreates the E-IIET student
 
 
 def test_vit_influence_scores_and_plans():

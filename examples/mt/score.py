@@ -1,7 +1,7 @@
 """Score fairseq-generate output with sacreBLEU and print the score with its signature.
 
     fairseq-generate DATA-BIN --path ckpt.pt --beam 5 --post-process sentencepiece > gen.out
-    python examples/mt/score.py gen.out --ref RAW/test.de
+    python examples/mt/score.py gen.out --ref PREP/test.de   # the target side
 
 Hypotheses are the detokenized ``D-<id>`` lines; ``<id>`` indexes the reference file, so
 sentences fairseq skipped are left out of both sides.
@@ -12,6 +12,8 @@ import json
 import re
 
 import sacrebleu
+
+from iiet_plugin.atomic_io import atomic_write
 
 
 def hypotheses(gen_path):
@@ -54,8 +56,8 @@ def main(argv=None):
     print(f"{result}  ({n} sentences)")
     print(f"sacreBLEU signature: {signature}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"bleu": result.score, "signature": signature, "sentences": n}, f, indent=1)
+        text = json.dumps({"bleu": result.score, "signature": signature, "sentences": n}, indent=1)
+        atomic_write(args.json, lambda f: f.write(text.encode("utf-8")))
 
 
 if __name__ == "__main__":

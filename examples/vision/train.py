@@ -36,15 +36,16 @@ from timm.utils import AverageMeter, ModelEmaV3, accuracy
 
 import iiet_plugin  # noqa: F401  (registers iiet_vit_*)
 from iiet_plugin.atomic_io import atomic_write
-from iiet_plugin.ode import ConfigError, check_kd_options, check_student_request, kd_divergence, kd_loss
+from iiet_plugin.cli.options import add_ode_arguments, flag, ode_kwargs
+from iiet_plugin.ode import OPTIONS, ConfigError, check_kd_options, check_student_request, kd_divergence, kd_loss
 from iiet_plugin.vision.checkpoints import (create_kwargs, model_from_checkpoint, model_kwargs_from, read_checkpoint,
                                             save_checkpoint)
 from iiet_plugin.vision.idx_dataset import IDXImageDataset, is_idx_dir
 from iiet_plugin.vision.influence import choose_plan
 
 # options that define the trained model and its optimizer: a resume must not change them
-MODEL_OPTIONS = ("model", "model_kwargs", "ode_solver", "iie_iters", "layer_iters", "ode_coef", "opt",
-                 "weight_decay", "teacher", "iiad_threshold", "iiad_plan", "iiad_score")
+MODEL_OPTIONS = ("model", "model_kwargs", *(spec.name for spec in OPTIONS), "opt", "weight_decay", "teacher",
+                 "iiad_threshold", "iiad_plan", "iiad_score")
 # options of the learning-rate schedule: a resume with other values rebuilds the schedule
 SCHEDULE_OPTIONS = ("epochs", "lr", "sched", "warmup_epochs", "batch_size", "train_limit")
 
@@ -53,11 +54,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="Fashion-MNIST IDX dir, or ImageFolder root with train/ and val/")
     p.add_argument("--model", default="iiet_vit_tiny_patch4_28")
-    p.add_argument("--ode-solver", default=None, help="euler | rk2 | rk4 | pc | iie (iiet_vit models)")
-    p.add_argument("--iie-iters", type=int, default=None)
-    p.add_argument("--layer-iters", default=None, help="per-layer IIET plan, e.g. 2,1,1,0,0,0")
-    p.add_argument("--ode-coef", default=None)
     p.add_argument("--model-kwargs", default="{}", help="JSON of extra create_model kwargs (embed_dim, depth, ...)")
+    add_ode_arguments(p)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--opt", default="adamw")
@@ -91,7 +89,7 @@ def check_args(args) -> None:
     """Refuse bad options before any work (``ConfigError`` naming the option)."""
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+            raise ConfigError(f"{flag(name)} must be >= 1, got {getattr(args, name)}")
     if not args.lr > 0:
         raise ConfigError(f"--lr must be > 0, got {args.lr}")
     if not os.path.exists(args.data):
@@ -99,7 +97,7 @@ def check_args(args) -> None:
     model_kwargs_from(args.model_kwargs, "--model-kwargs")
     if not timm.is_model(args.model):
         raise ConfigError(f"--model: {args.model!r} is not a registered timm model")
-    iiad = [f"--{k.replace('_', '-')}" for k in ("iiad_threshold", "iiad_plan") if getattr(args, k) is not None]
+    iiad = [flag(k) for k in ("iiad_threshold", "iiad_plan") if getattr(args, k) is not None]
     if args.teacher:
         check_student_request(args.iiad_threshold, args.iiad_plan, args.iiad_score)
         check_kd_options(args.kd_weight, args.kd_temperature)
@@ -120,7 +118,7 @@ def resume_changes(saved: dict, args) -> list:
     """Schedule options that differ from the checkpoint's; refuse changed model options."""
     changed_model = [k for k in MODEL_OPTIONS if k in saved and saved[k] != getattr(args, k)]
     if changed_model:
-        detail = "; ".join(f"--{k.replace('_', '-')} {saved[k]!r} -> {getattr(args, k)!r}" for k in changed_model)
+        detail = "; ".join(f"{flag(k)} {saved[k]!r} -> {getattr(args, k)!r}" for k in changed_model)
         raise ConfigError(f"--resume: the checkpoint was trained with other model/optimizer options ({detail}); "
                           "resume with the same options, or start a new run")
     return [k for k in SCHEDULE_OPTIONS if k in saved and saved[k] != getattr(args, k)]
@@ -182,10 +180,9 @@ def build_teacher_and_plan(args, device, eval_set, num_classes, in_chans):
           f"teacher, {plan.relative_cost(0):.3f} of vanilla")
     # the student is created from the teacher's own model arguments, with the plan
     args.model = state["model_name"]
-    for key in ("model_kwargs", "ode_solver", "iie_iters", "ode_coef"):
-        setattr(args, key, state["args"].get(key))
-    args.model_kwargs = args.model_kwargs or "{}"
-    args.layer_iters = plan.to_string()
+    args.model_kwargs = state["args"].get("model_kwargs") or "{}"
+    for name, value in dict(ode_kwargs(state["args"]), iie_layer_iters=plan.to_string()).items():
+        setattr(args, name, value)
     return teacher, state["model"]
 
 
@@ -240,7 +237,7 @@ def main(argv=None):
             # the schedule of the new options, continued at the saved step
             scheduler.step_update(num_updates=state["step"])
             if rank == 0:
-                changes = ", ".join(f"--{k.replace('_', '-')} {state['args'][k]} -> {getattr(args, k)}" for k in rebuild)
+                changes = ", ".join(f"{flag(k)} {state['args'][k]} -> {getattr(args, k)}" for k in rebuild)
                 print(f"resume: {changes}: the learning-rate schedule is rebuilt from the new options "
                       f"({args.sched} over {args.epochs} epochs) and continues at step {state['step']}")
         else:

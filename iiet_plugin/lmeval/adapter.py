@@ -98,9 +98,6 @@ class FairseqLM(LM):
             out.extend(lprobs[i, : len(x)] for i, x in enumerate(chunk))
         return out
 
-    def _score(self, context: List[int], continuation: List[int]) -> Tuple[float, bool]:
-        return self._score_many([(context, continuation)])[0]
-
     def _score_many(self, pairs) -> List[Tuple[float, bool]]:
         eos = self.dictionary.eos()
         inputs, spans = [], []

@@ -8,7 +8,7 @@ refinements), so a plan costs ``sum_l (r_l + 1)`` layer evaluations.  A uniform 
 """
 import re
 from dataclasses import dataclass
-from typing import List, Sequence, Union
+from typing import Sequence, Union
 
 from .errors import ConfigError
 
@@ -96,6 +96,3 @@ class IterationPlan:
 
     def __str__(self) -> str:
         return self.to_string()
-
-    def as_list(self) -> List[int]:
-        return list(self.iters)

@@ -24,7 +24,3 @@ class Recorder:
 
     def record(self, layer: int, k: int, out: Tensor) -> None:
         self.outputs[layer].append(self._keep(out))
-
-    def clear(self) -> None:
-        self.inputs.clear()
-        self.outputs.clear()

@@ -24,6 +24,7 @@ import torch
 from ..atomic_io import atomic_copy
 from ..ode.errors import ConfigError
 from .config_values import check_checkpoint_config
+from .safe_globals import allow_fairseq_checkpoint_globals
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ def read_checkpoint_state(path: str, arg_overrides=None) -> dict:
     from fairseq import checkpoint_utils
     if not os.path.isfile(path):
         raise ConfigError(f"checkpoint {path} does not exist")
+    # again: timm's checkpoint loader wraps torch.load in safe_globals([argparse.Namespace]),
+    # whose exit removes Namespace from the process-wide allow-list (also ours)
+    allow_fairseq_checkpoint_globals()
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(path, arg_overrides)
     except pickle.UnpicklingError as e:

@@ -1,36 +1,30 @@
-"""The ODE options of the fairseq models (dataclass fields) and their translation to the core's config."""
+"""The ODE options of the fairseq models: dataclass fields generated from the core's option
+table (``iiet_plugin.ode.OPTIONS``, same names and defaults as timm's kwargs), and their
+translation to the core's config."""
 from dataclasses import field
 from typing import Optional
 
 from fairseq.dataclass import ChoiceEnum
 
-from ..ode import KV_CACHE_MODES, PC_PREDICTORS, SOLVERS, ODEConfig
+from ..ode import KV_CACHE_MODES, OPTIONS, ODEConfig
 from ..ode.errors import ConfigError
 from .config_values import check_config_values
 
-ODE_SOLVER_CHOICES = ChoiceEnum(list(SOLVERS))
-PC_PREDICTOR_CHOICES = ChoiceEnum(list(PC_PREDICTORS))
 KV_CACHE_MODE_CHOICES = ChoiceEnum(list(KV_CACHE_MODES))
 
 
+def _field_type(spec):
+    if spec.choices:
+        return ChoiceEnum(list(spec.choices))
+    return Optional[spec.type] if spec.optional else spec.type
+
+
 def ode_fields(prefix: str = ""):
-    """Dataclass fields for one stack (``prefix`` = ``""``, ``encoder_`` or ``decoder_``)."""
+    """Dataclass fields for one stack (``prefix`` = ``""``, ``encoder_`` or ``decoder_``), one per
+    entry of the core's ``OPTIONS``."""
     who = f" ({prefix[:-1]})" if prefix else ""
-    return {
-        f"{prefix}ode_solver": (ODE_SOLVER_CHOICES, field(default="iie", metadata={
-            "help": f"per-layer ODE solver{who}: euler (vanilla), rk2, rk4 (ODE Transformer), pc (PCformer), iie (IIET)"})),
-        f"{prefix}ode_coef": (Optional[str], field(default=None, metadata={
-            "help": f"RK/PC combination weights{who}: rk2 standard|gated|learnable|ema, rk4 standard|ema, pc ema "
-                    "(default: the first of each)"})),
-        f"{prefix}iie_iters": (int, field(default=1, metadata={
-            "help": f"IIET fixed-point refinements r per layer{who} (r + 1 layer evaluations)"})),
-        f"{prefix}iie_layer_iters": (Optional[str], field(default=None, metadata={
-            "help": f"per-layer IIET plan{who}, e.g. '2,2,1,0'; overrides iie_iters"})),
-        f"{prefix}pc_predictor": (PC_PREDICTOR_CHOICES, field(default="rk2", metadata={
-            "help": f"PCformer predictor order{who}"})),
-        f"{prefix}iie_relaxation": (float, field(default=1.0, metadata={
-            "help": f"relaxation w between IIET iterations{who}: y_i = w(y + G(y_(i-1))) + (1-w) y_(i-1); 1 = none"})),
-    }
+    return {f"{prefix}{spec.name}": (_field_type(spec), field(default=spec.default, metadata={
+        "help": f"{spec.help}{who}"})) for spec in OPTIONS}
 
 
 def schedule_fields():
@@ -47,18 +41,11 @@ def schedule_fields():
 
 def ode_config_from(args, prefix: str = "") -> ODEConfig:
     """The core config from fairseq args/cfg fields with ``prefix``."""
-    def get(name, default):
-        value = getattr(args, f"{prefix}{name}", default)
-        return default if value is None and default is not None else value
-    return ODEConfig(
-        solver=str(get("ode_solver", "iie")),
-        coef=get("ode_coef", None),
-        iters=int(get("iie_iters", 1)),
-        layer_iters=get("iie_layer_iters", None),
-        pc_predictor=str(get("pc_predictor", "rk2")),
-        iie_relaxation=get("iie_relaxation", 1.0),
-        layer_iters_name="iie_layer_iters",
-    )
+    values = {f"{prefix}{spec.name}": getattr(args, f"{prefix}{spec.name}", None) for spec in OPTIONS}
+    cfg = ODEConfig.from_options(values, prefix)
+    cfg.solver = str(cfg.solver)  # fairseq passes ChoiceEnum members
+    cfg.pc_predictor = str(cfg.pc_predictor)
+    return cfg
 
 
 def ode_defaults(args, prefix: str = "") -> None:

@@ -77,14 +77,13 @@ def read_checkpoint(path: str, option: str) -> Dict[str, Any]:
     return state
 
 
-MODEL_ARGS = ("ode_solver", "iie_iters", "layer_iters", "ode_coef")
-
-
 def create_kwargs(saved_args: Dict[str, Any], num_classes: int, in_chans: int) -> Dict[str, Any]:
-    """``timm.create_model`` kwargs of a recipe run: ``model_kwargs`` plus the ODE options given."""
+    """``timm.create_model`` kwargs of a recipe run: ``model_kwargs`` plus the ODE options given
+    (by the core's option names; ``layer_iters``, the earlier name, still read)."""
+    from ..cli.options import ode_kwargs
     kwargs = dict(model_kwargs_from(saved_args.get("model_kwargs") or "{}", "model_kwargs"),
                   num_classes=num_classes, in_chans=in_chans)
-    kwargs.update({k: saved_args[k] for k in MODEL_ARGS if saved_args.get(k) is not None})
+    kwargs.update(ode_kwargs(saved_args))
     return kwargs
 
 

@@ -9,9 +9,10 @@ core.  A block keeps timm's parameter names (``norm1``, ``attn``, ``ls1``, ``nor
         a = DropPath(LS1(Attn(Norm1(z)))),  f = DropPath(LS2(Mlp(Norm2(z + a))))
 
 i.e. ``base + G(z)`` in timm's addition order, so ``r = 0`` reproduces ``vit_*`` exactly.
-Model kwargs choose the solver: ``ode_solver`` (euler, rk2, rk4, pc, iie; default iie),
-``iie_iters`` (default 1), ``layer_iters`` (``"2,1,0,..."``), ``ode_coef``,
-``pc_predictor``, ``iie_relaxation``.
+Model kwargs choose the solver, by the core's option table (``iiet_plugin.ode.OPTIONS``,
+the names and defaults of fairseq's fields): ``ode_solver`` (euler, rk2, rk4, pc, iie;
+default iie), ``ode_coef``, ``iie_iters`` (default 1), ``iie_layer_iters`` (``"2,1,0,..."``;
+also accepted as ``layer_iters``), ``pc_predictor``, ``iie_relaxation``.
 """
 from functools import partial
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -20,13 +21,14 @@ import torch
 from torch import Tensor, nn
 from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
+import timm
 from timm.data import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
 from timm.models import build_model_with_cfg, checkpoint, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models.vision_transformer import Block, VisionTransformer
 from timm.models.vision_transformer import checkpoint_filter_fn as _vit_checkpoint_filter_fn
 
-from ..ode import IterationPlan, ODEBlockMixin, ODEConfig, build_stack, evaluations, plan_of, set_plan
+from ..ode import ConfigError, IterationPlan, ODEBlockMixin, ODEConfig, build_stack, evaluations, plan_of, set_plan
 
 __all__ = ["IIETVisionTransformer", "IIETBlock"]
 
@@ -37,8 +39,11 @@ class IIETBlock(ODEBlockMixin, Block):
     def __init__(self, *args, ode_solvers: Optional[List[nn.Module]] = None, **kwargs):
         super().__init__(*args, **kwargs)
         if ode_solvers is None:
-            raise ValueError("IIETBlock needs the stack's solvers (ode_solvers)")
-        self.ode = ode_solvers[kwargs.get("depth", 0)]
+            raise ConfigError("IIETBlock needs the stack's solvers (ode_solvers)")
+        if "depth" not in kwargs:  # the block's index; timm passes it to block_fn since 1.0.23
+            raise ConfigError("IIETBlock needs its index as depth=i: VisionTransformer passes it to block_fn "
+                              f"from timm 1.0.23 on (installed: {timm.__version__}); upgrade timm")
+        self.ode = ode_solvers[kwargs["depth"]]
 
     def evaluate(self, z: Tensor, base: Optional[Tensor], slot: int) -> Tensor:
         """``base + G(z)`` (``G(z)`` when ``base`` is None), additions in timm's order."""
@@ -64,20 +69,27 @@ class IIETVisionTransformer(VisionTransformer):
             self,
             *args,
             ode_solver: str = "iie",
-            iie_iters: int = 1,
-            layer_iters: Optional[Union[str, List[int]]] = None,
             ode_coef: Optional[str] = None,
+            iie_iters: int = 1,
+            iie_layer_iters: Optional[Union[str, List[int]]] = None,
             pc_predictor: str = "rk2",
             iie_relaxation: float = 1.0,
+            layer_iters: Optional[Union[str, List[int]]] = None,
             **kwargs,
     ):
+        """The ODE kwargs are the core's ``OPTIONS`` (same names and defaults as fairseq's
+        fields); ``layer_iters`` is the earlier name of ``iie_layer_iters``."""
         depth = kwargs.get("depth", 12)
         embed_dim = kwargs.get("embed_dim", 768)
         if kwargs.get("block_fn") not in (None, IIETBlock):
-            raise ValueError("block_fn: iiet_vit models use IIETBlock")
-        if isinstance(layer_iters, (list, tuple)):
-            layer_iters = IterationPlan.parse(list(layer_iters), depth, "layer_iters").to_string()
-        cfg = ODEConfig(solver=ode_solver, coef=ode_coef, iters=iie_iters, layer_iters=layer_iters,
+            raise ConfigError("block_fn: iiet_vit models use IIETBlock")
+        if layer_iters is not None:
+            if iie_layer_iters is not None:
+                raise ConfigError("iie_layer_iters and layer_iters (its earlier name): give one")
+            iie_layer_iters = layer_iters
+        if isinstance(iie_layer_iters, (list, tuple)):
+            iie_layer_iters = IterationPlan.parse(list(iie_layer_iters), depth, "iie_layer_iters").to_string()
+        cfg = ODEConfig(solver=ode_solver, coef=ode_coef, iters=iie_iters, layer_iters=iie_layer_iters,
                         pc_predictor=pc_predictor, iie_relaxation=iie_relaxation)
         ode_cfg, solvers = build_stack(cfg, depth, embed_dim)  # raises early on bad options
         kwargs["block_fn"] = partial(IIETBlock, ode_solvers=solvers)
@@ -125,7 +137,7 @@ class IIETVisionTransformer(VisionTransformer):
     def _check_no_mask(self, attn_mask: Optional[Tensor], is_causal: bool) -> None:
         # under torch.fx the defaults arrive as proxies; the traced graph has no mask either
         if not is_fx_symbolic_tracing() and (attn_mask is not None or is_causal):
-            raise ValueError("attn_mask/is_causal: masked attention is not supported by iiet_vit models")
+            raise ConfigError("attn_mask/is_causal: masked attention is not supported by iiet_vit models")
 
     def forward_features(self, x: Tensor, attn_mask: Optional[Tensor] = None, is_causal: bool = False) -> Tensor:
         if not torch.jit.is_scripting():
@@ -154,7 +166,7 @@ class IIETVisionTransformer(VisionTransformer):
     ) -> Union[List[Tensor], Tuple[Tensor, List[Tensor]], Dict[str, Any]]:
         """Block outputs at ``indices`` (timm's semantics); the final output equals ``forward_features``."""
         if output_fmt not in ("NCHW", "NLC"):
-            raise ValueError(f"output_fmt: unknown value {output_fmt!r}; allowed values: NCHW, NLC")
+            raise ConfigError(f"output_fmt: unknown value {output_fmt!r}; allowed values: NCHW, NLC")
         self._check_no_mask(attn_mask, is_causal)
         take_indices, max_index = feature_take_indices(len(self.blocks), indices)
         batch, _, height, width = x.shape
@@ -229,13 +241,21 @@ def _cfg(**kwargs) -> Dict[str, Any]:
 
 _SMALL_IMAGE = dict(mean=(0.5,), std=(0.5,), crop_pct=1.0, interpolation="bilinear", num_classes=10)
 
+def _vanilla(vit_name: str) -> Dict[str, Any]:
+    """``pretrained=True`` loads timm's vanilla ViT weights of the same size (with r = 0 an
+    iiet_vit *is* that ViT): the same hub repository, license and preprocessing."""
+    return _cfg(hf_hub_id=f"timm/{vit_name}", license="apache-2.0")
+
+
+_VANILLA_TAG = "augreg_in21k_ft_in1k"  # timm's default weights of vit_{tiny,small,base}_patch16_224
+
 default_cfgs = generate_default_cfgs({
-    "iiet_vit_tiny_patch16_224": _cfg(),
-    "iiet_vit_small_patch16_224": _cfg(),
-    "iiet_vit_base_patch16_224": _cfg(),
-    "iiet_vit_tiny": _cfg(),
-    "iiet_vit_small": _cfg(),
-    "iiet_vit_base": _cfg(),
+    f"iiet_vit_tiny_patch16_224.{_VANILLA_TAG}": _vanilla(f"vit_tiny_patch16_224.{_VANILLA_TAG}"),
+    f"iiet_vit_small_patch16_224.{_VANILLA_TAG}": _vanilla(f"vit_small_patch16_224.{_VANILLA_TAG}"),
+    f"iiet_vit_base_patch16_224.{_VANILLA_TAG}": _vanilla(f"vit_base_patch16_224.{_VANILLA_TAG}"),
+    f"iiet_vit_tiny.{_VANILLA_TAG}": _vanilla(f"vit_tiny_patch16_224.{_VANILLA_TAG}"),
+    f"iiet_vit_small.{_VANILLA_TAG}": _vanilla(f"vit_small_patch16_224.{_VANILLA_TAG}"),
+    f"iiet_vit_base.{_VANILLA_TAG}": _vanilla(f"vit_base_patch16_224.{_VANILLA_TAG}"),
     "iiet_vit_tiny_patch4_28": _cfg(input_size=(1, 28, 28), **_SMALL_IMAGE),
     "iiet_vit_tiny_patch4_32": _cfg(input_size=(3, 32, 32), **dict(_SMALL_IMAGE, mean=(0.5, 0.5, 0.5),
                                                                     std=(0.5, 0.5, 0.5))),
