@@ -40,6 +40,8 @@ setup(
             "iiet-demo=iiet_plugin.cli.demo:main",
             "iiet-influence=iiet_plugin.cli.influence:main",
             "iiet-lm-eval=iiet_plugin.lmeval.cli:main",
+            "iiet-vit-train=iiet_plugin.vision.train:main",
+            "iiet-study=iiet_plugin.experiments.study:main",
         ],
     },
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: MIT License"],

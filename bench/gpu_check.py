@@ -1,7 +1,8 @@
 """One prepared GPU check: bf16 training-step time, MFU and peak memory per solver for the
 small presets, as ratios against vanilla measured in the same run.
 
-    python bench/gpu_check.py [--smoke]        # --smoke: tiny sizes, CPU-friendly
+    PYTHONPATH=. python bench/gpu_check.py [--smoke]   # --smoke: tiny sizes, CPU-friendly
+                                                      # (PYTHONPATH: the plugin need not be installed)
 
 ViT: iiet_vit_small_patch16_224 and iiet_vit_base_patch16_224 (timm), batch 128, 224 px.
 LM:  the core's pre-norm causal stack at GPT-2 small sizes (768-d, 12 layers, 12 heads,
@@ -10,29 +11,24 @@ MFU = FLOPs of the step (torch's FlopCounterMode) / step time / the GPU's measur
 matmul throughput (8192^3), reported next to the vendor's dense bf16 peak (989 TFLOP/s, H200).
 """
 import argparse
-import os
-import statistics
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from iiet_plugin.experiments.models import BENCH_MODELS
+from iiet_plugin.experiments.timing import machine_line, matmul_peak_flops, median_time, step_flops
+from iiet_plugin.ode import ODEConfig
+from iiet_plugin.ode.reference import ReferenceStack
 
-from iiet_plugin.ode import ODEConfig  # noqa: E402
-from iiet_plugin.ode.reference import ReferenceStack  # noqa: E402
-
-SOLVERS = [("vanilla (euler)", dict(ode_solver="euler")), ("iie r=1", dict(ode_solver="iie", iie_iters=1)),
-           ("iie r=2", dict(ode_solver="iie", iie_iters=2)), ("rk2 (gated)", dict(ode_solver="rk2", ode_coef="gated")),
-           ("pc", dict(ode_solver="pc"))]
+SOLVERS = [(m.name, m.options) for m in BENCH_MODELS if m.name in ("vanilla (euler)", "iie r=1", "iie r=2",
+                                                                    "rk2 (gated)", "pc (rk2 predictor)")]
 
 
 class CausalLM(torch.nn.Module):
     def __init__(self, kw, vocab, dim, layers, heads):
         super().__init__()
-        cfg = ODEConfig(solver=kw["ode_solver"], coef=kw.get("ode_coef"), iters=kw.get("iie_iters", 0))
+        cfg = ODEConfig.from_options(kw)
         self.embed = torch.nn.Embedding(vocab, dim)
         self.stack = ReferenceStack(cfg, layers, dim, heads, 4 * dim, causal=True)
         self.head = torch.nn.Linear(dim, vocab, bias=False)
@@ -41,56 +37,29 @@ class CausalLM(torch.nn.Module):
         return self.head(self.stack(self.embed(tokens)))
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def bench_step(model, batch_fn, device, repeats, warmup=3):
+    """(median step seconds, FLOPs of a step, peak GiB) of an AdamW step in bf16 autocast (CUDA)."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
 
+    def loss():
+        with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda"):
+            return batch_fn()
+
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda"):
-            loss = batch_fn()
-        loss.backward()
+        loss().backward()
         opt.step()
 
-    for _ in range(warmup):
-        step()
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    with FlopCounterMode(display=False) as counter:
-        with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda"):
-            loss = batch_fn()
-        loss.backward()
+    seconds = median_time(step, repeats, warmup=warmup)
+    flops = step_flops(lambda: loss().backward())
+    peak = float("nan")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         step()
-        sync(device)
+        torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() / 2 ** 30
-    else:
-        peak = float("nan")
-    return statistics.median(times), float(counter.get_total_flops()), peak
-
-
-def matmul_peak(device, size):
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    a, b = torch.randn(size, size, device=device, dtype=dtype), torch.randn(size, size, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(10):
-        a @ b
-    sync(device)
-    return 10 * 2 * size ** 3 / (time.perf_counter() - t0)
+    return seconds, flops, peak
 
 
 def main(argv=None):
@@ -101,10 +70,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cuda.matmul.allow_tf32 = True
-    peak = matmul_peak(device, 1024 if args.smoke else 8192)
+    peak = matmul_peak_flops(1024 if args.smoke else 8192, repeats=10,
+                             dtype=torch.bfloat16 if device.type == "cuda" else torch.float32, device=device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     lines = [f"# GPU check: bf16 training step per solver ({name}, torch {torch.__version__}, "
-             f"{time.strftime('%Y-%m-%d')})", "",
+             f"{time.strftime('%Y-%m-%d')})", "", f"machine: {machine_line()}", "",
              f"measured bf16 matmul: {peak / 1e12:.0f} TFLOP/s (vendor dense bf16 peak of an H200: 989 TFLOP/s)", ""]
     import timm
 

@@ -15,10 +15,9 @@ import os
 
 import torch
 
-from common import build_lm, flags, median_time, table
-
-LM_SIZES = ["--decoder-embed-dim", "256", "--decoder-ffn-embed-dim", "1024", "--decoder-layers", "4",
-            "--decoder-attention-heads", "4", "--decoder-input-dim", "256", "--decoder-output-dim", "256"]
+from iiet_plugin.experiments.builders import LM_BENCH_SIZES, build_lm
+from iiet_plugin.experiments.models import flags
+from iiet_plugin.experiments.timing import machine_line, median_time, table
 LM_CASES = [
     ("vanilla (euler)", dict(ode_solver="euler")),
     ("rk2 (gated)", dict(ode_solver="rk2", ode_coef="gated")),
@@ -107,7 +106,8 @@ def main(argv=None):
                                      args.calibration_batches)
     else:
         title = "LM (256-d, 4 layers, vocab 8000; E-IIET rows are example plans)"
-        cases = [(label, lambda kwargs=kwargs: build_lm("iiet_lm_tiny", LM_SIZES + flags(kwargs)).eval())
+        cases = [(label, lambda kwargs=kwargs: build_lm(*LM_BENCH_SIZES, *flags(kwargs), "--dropout", "0", num_words=8000,
+                                                                 tokens_per_sample=512)[0].eval())
                  for label, kwargs in LM_CASES]
     for label, build in cases:
         model = build()
@@ -123,7 +123,7 @@ def main(argv=None):
         rows.append((label, f"{evals} ({evals / base[4]:.2f}x)", f"{now[0] * 1000:.0f}", f"{now[0] / base[0]:.2f}",
                      f"{now[1]:.0f}", f"{now[1] / base[1]:.2f}", f"{now[2]:.0f}", f"{now[2] / base[2]:.2f}",
                      f"{kv:.1f}", f"{kv / base[3]:.2f}"))
-    print(f"# Inference per solver (CPU, {torch.get_num_threads()} threads, torch {torch.__version__})\n")
+    print(f"# Inference per solver ({machine_line()})\n")
     print(f"## {title}\n")
     print(table(["model", "layer evaluations", "scoring 8x256 ms", "/ vanilla", "gen tok/s b=1", "/ vanilla",
                  "gen tok/s b=8", "/ vanilla", "KV cache MiB (b=8, 72 tok)", "/ vanilla"], rows))

@@ -1,100 +1,13 @@
-"""Pictures of the benchmark and study tables (reads the markdown the scripts wrote).
+"""Pictures of the benchmark and study tables (iiet_plugin.experiments.plots).
 
     python bench/plot.py [--cpu bench/results_cpu.md] [--study bench/results_study.md] [--out bench]
-
-train_step.png: per host, each solver's measured training-step time relative to vanilla
-against its ideal ratio (step FLOPs relative to vanilla); points on the diagonal cost exactly
-their extra arithmetic.  study.png: per task, quality (mean +- std over seeds) against the
-measured speed relative to vanilla, one point per model.
 """
 import argparse
 import os
-import re
-from typing import List, Tuple
+
+from iiet_plugin.experiments.plots import plot_study, plot_train_step
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-Table = Tuple[str, List[str], List[List[str]]]
-
-
-def tables(markdown: str) -> List[Table]:
-    """Every markdown table with the nearest ``##`` heading above it."""
-    found, heading, lines = [], "", markdown.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("## "):
-            heading = line[3:].strip()
-        if line.startswith("|") and i + 1 < len(lines) and re.match(r"^\|(\s*-+\s*\|)+\s*$", lines[i + 1]):
-            header = [c.strip() for c in line.strip("|").split("|")]
-            rows, i = [], i + 2
-            while i < len(lines) and lines[i].startswith("|"):
-                rows.append([c.strip() for c in lines[i].strip("|").split("|")])
-                i += 1
-            found.append((heading, header, rows))
-            continue
-        i += 1
-    return found
-
-
-def column(header: List[str], *names: str) -> int:
-    for name in names:
-        for i, h in enumerate(header):
-            if h.startswith(name):
-                return i
-    raise KeyError(f"none of {names} in {header}")
-
-
-def mean_std(cell: str) -> Tuple[float, float]:
-    mean, _, std = cell.partition("±")
-    return float(mean), float(std or 0)
-
-
-def plot_train_step(markdown: str, path: str) -> None:
-    import matplotlib.pyplot as plt
-    steps = [t for t in tables(markdown) if "ideal (FLOPs / vanilla)" in t[1]]
-    if not steps:
-        raise ValueError("no training-step tables found")
-    fig, axes = plt.subplots(1, len(steps), figsize=(4.2 * len(steps), 4), squeeze=False)
-    for ax, (heading, header, rows) in zip(axes[0], steps):
-        ideal = [float(r[column(header, "ideal")]) for r in rows]
-        measured = [float(r[column(header, "time / vanilla")]) for r in rows]
-        top = max(ideal + measured) * 1.08
-        ax.plot([1, top], [1, top], color="grey", lw=1, ls="--", label="measured = ideal")
-        for row, x, y in zip(rows, ideal, measured):
-            ax.scatter(x, y, color="C1" if row[0].startswith("iie") else "C0", zorder=3)
-            ax.annotate(row[0].replace(" (gated)", "").replace(" (rk2 predictor)", ""), (x, y), fontsize=7,
-                        xytext=(3, -9), textcoords="offset points")
-        ax.set_title(heading, fontsize=8)
-        ax.set_xlabel("ideal ratio (step FLOPs / vanilla)")
-        ax.set_ylabel("step time / vanilla")
-        ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_study(markdown: str, path: str) -> None:
-    import matplotlib.pyplot as plt
-    studies = [t for t in tables(markdown) if "(mean ± std)" in " ".join(t[1])]
-    if not studies:
-        raise ValueError("no study tables found")
-    fig, axes = plt.subplots(1, len(studies), figsize=(4.6 * len(studies), 4), squeeze=False)
-    for ax, (heading, header, rows) in zip(axes[0], studies):
-        metric = column(header, "valid ppl", "top-1", "sacreBLEU")
-        speed = next(i for i, h in enumerate(header) if h.endswith("/ vanilla"))
-        for k, row in enumerate(rows):
-            mean, std = mean_std(row[metric])
-            x = float(row[speed])
-            ax.errorbar(x, mean, yerr=std, fmt="o", color=f"C{k}", capsize=3)
-            ax.annotate(row[0].replace("ODE Transformer ", "").replace(" (rk2 predictor)", "")
-                        .replace("(IIAD tau=", "(τ=").replace(" (gated)", ""), (x, mean), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
-        ax.set_title(heading.split("(")[0].replace("study: ", "").strip(), fontsize=9)
-        ax.set_xlabel(header[speed])
-        ax.set_ylabel(header[metric] + (" (lower is better)" if "ppl" in header[metric] else ""))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main(argv=None):

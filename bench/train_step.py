@@ -12,28 +12,26 @@ solver costs only its extra arithmetic.  Efficiency = achieved FLOP/s of the ste
 this machine's own matmul throughput, measured by the script.
 """
 import argparse
-import platform
 
 import torch
 import torch.nn.functional as F
 
-from common import (SOLVERS, build_lm, build_mt, flags, matmul_peak_flops, median_time, step_flops, table,
-                    train_step_memory)
-
-LM_SIZES = ["--decoder-embed-dim", "256", "--decoder-ffn-embed-dim", "1024", "--decoder-layers", "4",
-            "--decoder-attention-heads", "4", "--decoder-input-dim", "256", "--decoder-output-dim", "256"]
-MT_SIZES = ["--encoder-embed-dim", "256", "--encoder-ffn-embed-dim", "1024", "--encoder-layers", "4",
-            "--decoder-layers", "4", "--encoder-attention-heads", "4", "--decoder-attention-heads", "4"]
+from iiet_plugin.experiments.builders import LM_BENCH_SIZES, MT_BENCH_SIZES, build_lm, build_mt
+from iiet_plugin.experiments.models import BENCH_MODELS, flags, layer_evaluations
+from iiet_plugin.experiments.timing import (machine_line, matmul_peak_flops, median_time, step_flops, table,
+                                            train_step_memory)
 
 
 def lm_case(kwargs, device):
-    model = build_lm("iiet_lm_tiny", LM_SIZES + flags(kwargs)).to(device).train()
+    model = build_lm(*LM_BENCH_SIZES, *flags(kwargs), "--dropout", "0", num_words=8000,
+                     tokens_per_sample=512)[0].to(device).train()
     tokens = torch.randint(4, 8000, (8, 257), device=device)
     return model, lambda: F.cross_entropy(model(tokens[:, :-1])[0].flatten(0, 1), tokens[:, 1:].flatten())
 
 
 def mt_case(kwargs, device):
-    model = build_mt("iiet_transformer_tiny", MT_SIZES + flags(kwargs, ("encoder-", "decoder-"))).to(device).train()
+    model = build_mt(*MT_BENCH_SIZES, *flags(kwargs, ("encoder-", "decoder-")), "--dropout", "0",
+                     "--share-all-embeddings", num_words=8000)[0].to(device).train()
     src = torch.randint(4, 8000, (8, 32), device=device)
     tgt = torch.randint(4, 8000, (8, 33), device=device)
     lengths = torch.full((8,), 32, device=device)
@@ -84,14 +82,14 @@ def main(argv=None):
     if unknown:
         p.error(f"--hosts: unknown {', '.join(unknown)}; allowed: {', '.join(CASES)}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    keep = [s for s in SOLVERS if not args.solvers or s[0].split(" ")[0] in args.solvers.split(",")]
+    keep = [m for m in BENCH_MODELS if not args.solvers or m.name.split(" ")[0] in args.solvers.split(",")]
     peak = matmul_peak_flops()
-    print(f"# Training step per solver ({device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"{platform.processor() or platform.machine()})\n")
+    print(f"# Training step per solver ({device}; {machine_line()})\n")
     for host in args.hosts.split(","):
         title, case = CASES[host]
         rows, base = [], None
-        for label, kwargs, evals in keep:
+        for model_spec in keep:
+            label, kwargs, evals = model_spec.name, model_spec.options, layer_evaluations(model_spec.options, 1)
             seconds, memory, flops = measure(case, kwargs, device, args.repeats)
             base = base or (seconds, memory, flops)
             ideal = flops / base[2]

@@ -19,3 +19,8 @@ if [ ! -f "$STAMP" ] || [ "$ROOT/setup.py" -nt "$STAMP" ]; then
   touch "$STAMP"
 fi
 cd "$ROOT"
+# The data root of the studies and the real-data tests (iiet_plugin/experiments/data.py):
+# $IIET_DATA when set, else the team's copy next to the checkout when there is one.
+if [ -z "${IIET_DATA:-}" ] && [ -d "$ROOT/../shared/data" ]; then
+  export IIET_DATA="$(cd "$ROOT/../shared/data" && pwd)"
+fi

@@ -1,6 +1,6 @@
 """The README's main job: a real, CPU-sized comparison on the WEB Bible.
 
-1. corpus: ../shared/data/lm/bible_web when present, else built offline from Debian
+1. corpus: lm/bible_web under --data or $IIET_DATA, else built offline from Debian
    packages by prepare_bible.py (``apt-get``);
 2. fairseq-preprocess of a slice;
 3. fairseq-train iiet_lm_tiny as vanilla (euler) and as IIET (iie, r = 2), equal updates;
@@ -11,75 +11,44 @@
     python examples/lm/main_job.py [--updates 600] [--work runs/main]
 """
 import argparse
-import gzip
 import os
 import re
 import shutil
-import subprocess
 import statistics
+import subprocess
 import sys
+
+from iiet_plugin.experiments.corpora import binarize_lm_slice
+from iiet_plugin.experiments.data import corpus_dir
+from iiet_plugin.experiments.runner import ToolFailed, run_tool, user_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "lm", "bible_web")
-BIN = os.path.dirname(sys.executable)
-
-
-def user_dir():
-    import iiet_plugin
-    return os.path.dirname(iiet_plugin.__file__)
 
 
 def run(tool, *args, log_every=None):
-    """Run a console tool, echo progress lines, return the whole output."""
-    cmd = [os.path.join(BIN, tool), *map(str, args)]
-    print("$", os.path.basename(cmd[0]), " ".join(cmd[1:])[:200], flush=True)
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if log_every and re.search(log_every, line):
-            print("   ", line.rstrip()[:240], flush=True)
-    if proc.wait() != 0:
-        sys.exit("".join(lines[-40:]) + f"\n{tool} failed")
-    return "".join(lines)
+    try:
+        return run_tool(tool, *args, progress=log_every)
+    except ToolFailed as e:
+        sys.exit(str(e))
 
 
-def read_lines(path, limit):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [line for _, line in zip(range(limit), f)]
-
-
-def corpus_files(work):
-    if os.path.isdir(SHARED):
-        return {s: os.path.join(SHARED, f"{s}.txt.gz") for s in ("train", "valid", "test")}
+def corpus_source(data, work):
+    """The WEB Bible folder: ``--data``/``$IIET_DATA``'s lm/bible_web, else built offline."""
+    source = corpus_dir("lm", data, required=False)
+    if source is not None:
+        return source
     built = os.path.join(work, "bible_web")
     if not os.path.exists(os.path.join(built, "train.txt")):
-        print("[main] building the WEB Bible corpus from Debian packages", flush=True)
+        print("[main] no --data or $IIET_DATA: building the WEB Bible corpus from Debian packages", flush=True)
         subprocess.run([sys.executable, os.path.join(HERE, "prepare_bible.py"), built, "--install"], check=True)
-    return {s: os.path.join(built, f"{s}.txt") for s in ("train", "valid", "test")}
-
-
-def binarize_slice(work, train_lines, eval_lines, vocab=6000):
-    """Write the first ``train_lines`` / ``eval_lines`` verses of each split to ``work`` and
-    fairseq-preprocess them (word vocabulary of ``vocab``) into ``work/bin``, rebuilt from scratch."""
-    os.makedirs(work, exist_ok=True)
-    slices = {}
-    for split, path in corpus_files(work).items():
-        slices[split] = os.path.join(work, f"{split}.txt")
-        with open(slices[split], "w", encoding="utf-8") as f:
-            f.writelines(read_lines(path, train_lines if split == "train" else eval_lines))
-    data = os.path.join(work, "bin")
-    shutil.rmtree(data, ignore_errors=True)
-    run("fairseq-preprocess", "--only-source", "--trainpref", slices["train"], "--validpref", slices["valid"],
-        "--testpref", slices["test"], "--destdir", data, "--workers", "1", "--nwordssrc", vocab)
-    return data
+    return built
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=None, help="the data root (default: $IIET_DATA; without one the corpus is "
+                                                "built from Debian packages)")
     p.add_argument("--work", default=os.path.join(ROOT, "runs", "main"))
     p.add_argument("--updates", type=int, default=600)
     p.add_argument("--distill-updates", type=int, default=150)
@@ -88,7 +57,8 @@ def main(argv=None):
     p.add_argument("--eval-lines", type=int, default=600)
     args = p.parse_args(argv)
     print(f"[main] preprocessing {args.train_lines} training verses", flush=True)
-    data = binarize_slice(args.work, args.train_lines, args.eval_lines)  # a rerun rebuilds from scratch
+    source = corpus_source(args.data, args.work)
+    data = binarize_lm_slice(source, args.work, args.train_lines, args.eval_lines)  # a rerun rebuilds from scratch
     common = ["--task", "language_modeling", "--user-dir", user_dir(), "--arch", "iiet_lm_tiny",
               "--share-decoder-input-output-embed", "--tokens-per-sample", "128", "--max-tokens", "2048",
               "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr", "0.003", "--lr-scheduler",

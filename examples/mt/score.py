@@ -7,42 +7,10 @@ Hypotheses are the detokenized ``D-<id>`` lines; ``<id>`` indexes the reference 
 sentences fairseq skipped are left out of both sides.
 """
 import argparse
-import gzip
 import json
-import re
-
-import sacrebleu
 
 from iiet_plugin.atomic_io import atomic_write
-
-
-def hypotheses(gen_path):
-    hyps = {}
-    with open(gen_path, encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r"^D-(\d+)\t[^\t]*\t(.*)$", line.rstrip("\n"))
-            if m:
-                hyps[int(m.group(1))] = m.group(2)
-    return hyps
-
-
-def references(ref_path):
-    opener = gzip.open if ref_path.endswith(".gz") else open
-    with opener(ref_path, "rt", encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
-
-
-def score(gen_path, ref_path, tokenize="13a"):
-    hyps = hypotheses(gen_path)
-    refs = references(ref_path)
-    ids = sorted(hyps)
-    if not ids:
-        raise SystemExit(f"no D- lines in {gen_path}: run fairseq-generate with --post-process")
-    if ids[-1] >= len(refs):
-        raise SystemExit(f"hypothesis id {ids[-1]} but {ref_path} has {len(refs)} lines")
-    metric = sacrebleu.BLEU(tokenize=tokenize)
-    result = metric.corpus_score([hyps[i] for i in ids], [[refs[i] for i in ids]])
-    return result, str(metric.get_signature()), len(ids)
+from iiet_plugin.seq.bleu import score_generation
 
 
 def main(argv=None):
@@ -52,7 +20,7 @@ def main(argv=None):
     p.add_argument("--tokenize", default="13a")
     p.add_argument("--json", help="also write the score as JSON here")
     args = p.parse_args(argv)
-    result, signature, n = score(args.gen, args.ref, args.tokenize)
+    result, signature, n = score_generation(args.gen, args.ref, args.tokenize)
     print(f"{result}  ({n} sentences)")
     print(f"sacreBLEU signature: {signature}")
     if args.json:

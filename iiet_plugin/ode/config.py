@@ -22,6 +22,9 @@ COEFFICIENTS = {
     "iie": ("standard",),
 }
 PC_PREDICTORS = ("rk2", "rk4")
+RK_STAGES = ("branch", "layer")
+EMA_SHARING = ("layer", "stack")
+PC_FORMS = ("lm", "mt")
 KV_CACHE_MODES = ("per_iter", "shared_final")
 
 
@@ -72,6 +75,15 @@ OPTIONS: Tuple[OptionSpec, ...] = (
                used_by=("pc",)),
     OptionSpec("iie_relaxation", float, 1.0, "relaxation w between IIET iterations: "
                "y_i = w (y + G(y_(i-1))) + (1 - w) y_(i-1); 1 = none", field="iie_relaxation", used_by=("iie",)),
+    OptionSpec("ode_stage", str, "branch", "what an RK stage evaluates: branch = the residual branch G(z) "
+               "(ODE Transformer paper), layer = the whole layer L(z) = z + G(z) (its release; without the "
+               "release's DLCL layer history)", field="stage", choices=RK_STAGES, used_by=("rk2", "rk4")),
+    OptionSpec("ode_ema_sharing", str, "layer", "where the EMA coefficient alpha lives (ode_coef ema, pc): one "
+               "per layer, or one for the whole stack (the PCformer releases)", field="ema_sharing",
+               choices=EMA_SHARING, used_by=("rk2", "rk4", "pc")),
+    OptionSpec("pc_form", str, "lm", "PCformer predictor form: lm = its LM release (stage outputs LayerNormed, "
+               "normed stages feed the next stage), mt = its MT encoder (raw layer outputs feed the next stage "
+               "and the predictor; no stage norms)", field="pc_form", choices=PC_FORMS, used_by=("pc",)),
 )
 OPTION_BY_NAME: Dict[str, OptionSpec] = {spec.name: spec for spec in OPTIONS}
 
@@ -92,6 +104,9 @@ class ODEConfig:
     layer_iters   optional per-layer plan ``"2,2,1,0"`` overriding ``iters`` (``iie_layer_iters``)
     pc_predictor  PCformer predictor order: rk2 | rk4                 (``pc_predictor``)
     iie_relaxation  ``y_i = w (y + G(y_{i-1})) + (1 - w) y_{i-1}``; 1.0 = none (``iie_relaxation``)
+    stage         RK stage function: branch ``G(z)`` (paper) | layer ``L(z)`` (release) (``ode_stage``)
+    ema_sharing   EMA alpha per layer | one per stack                 (``ode_ema_sharing``)
+    pc_form       PCformer predictor as in its lm | mt release        (``pc_form``)
     """
 
     solver: str = "iie"
@@ -100,6 +115,9 @@ class ODEConfig:
     layer_iters: Optional[str] = None
     pc_predictor: str = "rk2"
     iie_relaxation: float = 1.0
+    stage: str = "branch"
+    ema_sharing: str = "layer"
+    pc_form: str = "lm"
 
     @classmethod
     def from_options(cls, values: Mapping[str, Any], prefix: str = "") -> "ODEConfig":
@@ -127,6 +145,12 @@ class ODEConfig:
         coef = self.coef if self.coef not in (None, "", "default") else COEFFICIENTS[solver][0]
         _choice(f"{prefix}ode_coef (for solver {solver})", coef, COEFFICIENTS[solver])
         _choice(f"{prefix}pc_predictor", self.pc_predictor, PC_PREDICTORS)
+        _choice(f"{prefix}ode_stage", self.stage, RK_STAGES)
+        _choice(f"{prefix}ode_ema_sharing", self.ema_sharing, EMA_SHARING)
+        _choice(f"{prefix}pc_form", self.pc_form, PC_FORMS)
+        if self.ema_sharing == "stack" and coef != "ema":
+            raise ConfigError(f"{prefix}ode_ema_sharing=stack needs EMA weights (ode_coef ema, or ode_solver pc); "
+                              f"ode_solver={solver} has ode_coef {coef}")
         self.plan(num_layers, prefix)  # validates iters and layer_iters
         try:
             relaxation = float(self.iie_relaxation)
@@ -139,7 +163,8 @@ class ODEConfig:
         if ignored:
             raise ConfigError(f"{prefix}ode_solver={solver} ignores " + ", ".join(ignored)
                               + ": drop these options or choose the solver that uses them")
-        return ODEConfig(solver, coef, self.iters, self.layer_iters, self.pc_predictor, relaxation)
+        return ODEConfig(solver, coef, self.iters, self.layer_iters, self.pc_predictor, relaxation, self.stage,
+                         self.ema_sharing, self.pc_form)
 
     def plan(self, num_layers: int, prefix: str = "") -> IterationPlan:
         """The iteration plan: ``layer_iters`` when given, else ``iters`` for every layer.

@@ -95,23 +95,28 @@ class IIESolver(ODESolver):
 class RKSolver(ODESolver):
     """ODE Transformer RK2/RK4 block.
 
-    Branches ``F_1 = G(y)``, ``F_{k+1} = G(y + a_k F_k)`` (RK2: ``a = 1``; RK4:
+    Stages ``F_1 = S(y)``, ``F_{k+1} = S(y + a_k F_k)`` (RK2: ``a = 1``; RK4:
     ``1/2, 1/2, 1``); output ``y + sum_i c_i F_i`` with ``c`` from the coefficient module.
+    The stage function ``S`` is the residual branch ``G`` (``stage="branch"``, the paper's
+    equations) or the whole layer ``L(z) = z + G(z)`` (``stage="layer"``, the release's code,
+    where ``F_1 = L(y)`` already contains ``y``).  ``weights`` may be a module shared by every
+    layer of the stack (one EMA alpha per stack).
     """
 
-    def __init__(self, layer_index: int, order: int, coef: str, dim: int):
+    def __init__(self, layer_index: int, order: int, coef: str, dim: int, stage: str = "branch",
+                 weights: Optional[nn.Module] = None):
         super().__init__(layer_index)
         self.order = order
+        self.whole_layer = stage == "layer"
         self.scales: List[float] = list(stage_scales(order))
-        self.weights = build_weights(order, coef, dim)
+        self.weights = weights if weights is not None else build_weights(order, coef, dim)
 
     def num_evaluations(self) -> int:
         return self.order
 
     def stage_input(self, k: int, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
-        if k == 0:
-            return y, None
-        return y + self.scales[k - 1] * outputs[-1], None
+        z = y if k == 0 else y + self.scales[k - 1] * outputs[-1]
+        return z, (z if self.whole_layer else None)
 
     def combine(self, y: Tensor, outputs: List[Tensor], history: List[Tensor]) -> Tensor:
         return self.weights(y, outputs)
@@ -130,13 +135,16 @@ class PCSolver(ODESolver):
     entry by ``CorrNorm_t(C)``; output ``sum_j Wc[t, j] h_j``.  ``L(z) = evaluate(z, z)``;
     ``n + 1`` evaluations.  ``W[t]`` and ``Wc[t]`` (``t + 2`` entries, the rows of the
     lower-triangular matrices) start uniform; the ``n`` stage norms are shared by all layers.
+    That is the LM release; its MT encoder has no stage norms (``stage_norms`` empty):
+    ``F_j = L(z_j)`` raw.  ``predictor_weights`` may be shared by the stack (one alpha).
     """
 
-    def __init__(self, layer_index: int, order: int, dim: int, stage_norms: nn.ModuleList, eps: float = 1e-5):
+    def __init__(self, layer_index: int, order: int, dim: int, stage_norms: nn.ModuleList, eps: float = 1e-5,
+                 predictor_weights: Optional[EMAWeights] = None):
         super().__init__(layer_index)
         self.order = order
         self.scales: List[float] = list(stage_scales(order))
-        self.predictor_weights = EMAWeights(order)
+        self.predictor_weights = predictor_weights if predictor_weights is not None else EMAWeights(order)
         self.stage_norms = stage_norms  # the same module in every layer of the stack
         self.pred_norm = nn.LayerNorm(dim, eps=eps)
         self.corr_norm = nn.LayerNorm(dim, eps=eps)
@@ -176,20 +184,21 @@ class PCSolver(ODESolver):
 
 
 def build_solver(cfg: ODEConfig, layer_index: int, dim: int, iters: int = 0,
-                 stage_norms: Optional[nn.ModuleList] = None) -> ODESolver:
+                 stage_norms: Optional[nn.ModuleList] = None, shared_weights: Optional[nn.Module] = None) -> ODESolver:
     """The solver of layer ``layer_index`` for a validated ``cfg``; ``iters`` is its plan
-    entry; ``stage_norms`` the PC stage norms shared by the stack (made here if None)."""
+    entry; ``stage_norms`` the PC stage norms shared by the stack (made here if None);
+    ``shared_weights`` the stack's one EMA module (``ode_ema_sharing=stack``) or None."""
     if cfg.solver == "euler":
         return EulerSolver(layer_index)
     if cfg.solver == "iie":
         return IIESolver(layer_index, iters, cfg.iie_relaxation)
     if cfg.solver in ("rk2", "rk4"):
-        return RKSolver(layer_index, int(cfg.solver[-1]), cfg.coef, dim)
+        return RKSolver(layer_index, int(cfg.solver[-1]), cfg.coef, dim, cfg.stage, shared_weights)
     if cfg.solver == "pc":
         order = int(cfg.pc_predictor[-1])
         if stage_norms is None:
-            stage_norms = pc_stage_norms(order, dim)
-        return PCSolver(layer_index, order, dim, stage_norms)
+            stage_norms = pc_stage_norms(order, dim) if cfg.pc_form == "lm" else nn.ModuleList()
+        return PCSolver(layer_index, order, dim, stage_norms, predictor_weights=shared_weights)
     raise ConfigError(f"ode_solver: unknown value {cfg.solver!r}")
 
 

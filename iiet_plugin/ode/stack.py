@@ -1,9 +1,10 @@
 """Stack-level bookkeeping shared by the hosts: one solver per layer (PC's stage norms
-shared), the iteration plan (read, replaced, zeroed for the two-stage schedule), recording."""
+shared; with ``ode_ema_sharing=stack`` one EMA alpha module shared), the iteration plan (read, replaced, zeroed for the two-stage schedule), recording."""
 from typing import List, Optional, Sequence, Tuple
 
 from torch import nn
 
+from .coefficients import EMAWeights
 from .config import ODEConfig
 from .plan import IterationPlan, PlanSpec
 from .recorder import Recorder
@@ -15,8 +16,14 @@ def build_stack(cfg: ODEConfig, num_layers: int, dim: int, prefix: str = "") -> 
     """Validate ``cfg`` (errors name ``prefix`` + the option) and build each layer's solver."""
     cfg = cfg.validated(num_layers, prefix)
     plan = cfg.plan(num_layers, prefix)
-    shared = pc_stage_norms(int(cfg.pc_predictor[-1]), dim) if cfg.solver == "pc" else None
-    solvers = [build_solver(cfg, i, dim, plan.iters[i], shared) for i in range(num_layers)]
+    shared_norms = None
+    if cfg.solver == "pc":
+        shared_norms = pc_stage_norms(int(cfg.pc_predictor[-1]), dim) if cfg.pc_form == "lm" else nn.ModuleList()
+    shared_weights = None
+    if cfg.ema_sharing == "stack":  # one alpha for the stack (validated: EMA weights)
+        order = int(cfg.pc_predictor[-1]) if cfg.solver == "pc" else int(cfg.solver[-1])
+        shared_weights = EMAWeights(order)
+    solvers = [build_solver(cfg, i, dim, plan.iters[i], shared_norms, shared_weights) for i in range(num_layers)]
     return cfg, solvers
 
 
@@ -53,3 +60,23 @@ def attach_recorder(module: nn.Module, recorder: Optional[Recorder]) -> None:
     for m in module.modules():
         if isinstance(m, ODEBlockMixin):
             m.ode_recorder = recorder
+
+
+class PlanMembers:
+    """The one interface to a stack's solvers on every host (all methods): ``solvers()``,
+    ``plan()``, ``set_plan(plan)``, ``evaluations()``.  A host defines ``solvers()``."""
+
+    def solvers(self) -> List[ODESolver]:
+        raise NotImplementedError
+
+    def plan(self) -> IterationPlan:
+        """The iteration plan the stack runs now (non-IIET layers count 0)."""
+        return plan_of(self.solvers())
+
+    def set_plan(self, plan: PlanSpec) -> IterationPlan:
+        """Run with another iteration plan (an int, ``"2,1,0"`` or a list), e.g. an IIAD plan."""
+        return set_plan(self.solvers(), plan)
+
+    def evaluations(self) -> int:
+        """Layer evaluations per forward pass with the current plan."""
+        return evaluations(self.solvers())

@@ -17,11 +17,11 @@
 import hashlib
 import logging
 import os
-import pickle
 
 import torch
 
 from ..atomic_io import atomic_copy
+from ..load_errors import checkpoint_load_errors
 from ..ode.errors import ConfigError
 from .config_values import check_checkpoint_config
 from .safe_globals import allow_fairseq_checkpoint_globals
@@ -47,14 +47,8 @@ def read_checkpoint_state(path: str, arg_overrides=None) -> dict:
     # again: timm's checkpoint loader wraps torch.load in safe_globals([argparse.Namespace]),
     # whose exit removes Namespace from the process-wide allow-list (also ours)
     allow_fairseq_checkpoint_globals()
-    try:
+    with checkpoint_load_errors(f"checkpoint {path}"):
         state = checkpoint_utils.load_checkpoint_to_cpu(path, arg_overrides)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"checkpoint {path}: refused by weights-only loading (it holds objects other than "
-                          f"tensors and plain config data): {first}") from None
-    except (RuntimeError, EOFError) as e:
-        raise ConfigError(f"checkpoint {path} is damaged or not a torch checkpoint: {str(e).splitlines()[0]}") from None
     if not isinstance(state, dict) or not ("cfg" in state or "args" in state):
         raise ConfigError(f"checkpoint {path} is not a fairseq checkpoint (no 'cfg' or 'args')")
     check_checkpoint_config(state, path)

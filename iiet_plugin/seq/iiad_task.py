@@ -117,7 +117,7 @@ class IIADTaskMixin:
         student.load_state_dict(teacher.state_dict(), strict=True)
         student.decoder.configured_plan = student.decoder.set_plan(plan)
         _set(cfg, self.plan_key, plan.to_string())
-        teacher_plan = teacher.decoder.plan
+        teacher_plan = teacher.decoder.plan()
         summary = plan_summary(plan, teacher_plan)
         if report is not None:
             logger.info("IIAD %s scores per layer (iterations 1..r): %s", opts.iiad_score,

@@ -17,10 +17,10 @@ from ..ode.errors import ConfigError
 def decoder_solvers(model) -> List:
     """The IIET solvers whose plan IIAD chooses (the decoder's)."""
     solvers = getattr(getattr(model, "decoder", None), "solvers", None)
-    if solvers is None:
+    if not callable(solvers):
         raise ConfigError(f"IIAD needs an IIET model (iiet_lm or iiet_transformer with ode_solver=iie); "
                           f"this checkpoint holds {type(model).__name__}")
-    return iie_solvers(solvers)
+    return iie_solvers(solvers())
 
 
 def calibration_batches(task, subset: str, max_batches: int, max_tokens: int = 4096, seed: int = 1):

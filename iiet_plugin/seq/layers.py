@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..ode import KV_CACHE_MODES, ODEBlockMixin, ODESolver
 from .attention import SlottedMultiheadAttention
-from .context import ODEForwardContext
+from ..ode.history import LayerHistory
 from ..ode.errors import ConfigError
 
 def _add(base: Optional[Tensor], x: Tensor) -> Tensor:
@@ -41,7 +41,7 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
         self.layer_index = 0
         self.kv_cache_mode = "per_iter"
         self.ode: Optional[ODESolver] = None
-        self.ode_context: Optional[ODEForwardContext] = None
+        self.ode_context: Optional[LayerHistory] = None
         self._call: Optional[Dict] = None
 
     def build_self_attention(self, embed_dim, cfg, add_bias_kv=False, add_zero_attn=False):
@@ -57,7 +57,7 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
             xformers_att_config=cfg.decoder.xformers_att_config,
         )
 
-    def attach(self, layer_index: int, solver: ODESolver, context: ODEForwardContext, kv_cache_mode: str) -> None:
+    def attach(self, layer_index: int, solver: ODESolver, context: LayerHistory, kv_cache_mode: str) -> None:
         if kv_cache_mode not in KV_CACHE_MODES:
             raise ConfigError(f"kv_cache_mode: unknown value {kv_cache_mode!r}; allowed values: {', '.join(KV_CACHE_MODES)}")
         self.layer_index = layer_index
@@ -159,7 +159,7 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
             need_attn=need_attn, need_head_weights=need_head_weights, attn=None,
         )
         try:
-            x = self.ode_forward(x, self.ode_context.history_for(self.layer_index, x))
+            x = self.ode_forward(x, self.ode_context.for_layer(self.layer_index, x))
             attn = self._call["attn"]
         finally:
             self._call = None
@@ -178,10 +178,10 @@ class ODEEncoderLayer(ODEBlockMixin, TransformerEncoderLayerBase):
             raise ConfigError("ODE encoder layers are pre-norm: set encoder_normalize_before=True")
         self.layer_index = 0
         self.ode: Optional[ODESolver] = None
-        self.ode_context: Optional[ODEForwardContext] = None
+        self.ode_context: Optional[LayerHistory] = None
         self._call: Optional[Dict] = None
 
-    def attach(self, layer_index: int, solver: ODESolver, context: ODEForwardContext, kv_cache_mode: str = "") -> None:
+    def attach(self, layer_index: int, solver: ODESolver, context: LayerHistory, kv_cache_mode: str = "") -> None:
         self.layer_index = layer_index
         self.ode = solver
         self.ode_context = context
@@ -206,6 +206,6 @@ class ODEEncoderLayer(ODEBlockMixin, TransformerEncoderLayerBase):
             raise ConfigError("return_fc is not supported by ODE encoder layers")
         self._call = dict(padding_mask=encoder_padding_mask, attn_mask=attn_mask)
         try:
-            return self.ode_forward(x, self.ode_context.history_for(self.layer_index, x))
+            return self.ode_forward(x, self.ode_context.for_layer(self.layer_index, x))
         finally:
             self._call = None

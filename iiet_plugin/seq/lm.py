@@ -21,6 +21,7 @@ from omegaconf import OmegaConf, open_dict
 from .config_values import check_config_values, parse_character_filters, parse_int_list
 from .decoder import ODETransformerDecoder
 from .options import check_cli_args, check_schedule_use, ode_defaults, ode_fields, schedule_fields
+from ..ode.stack import PlanMembers
 from ..ode.errors import ConfigError
 
 IIETLanguageModelConfig = make_dataclass(
@@ -57,7 +58,7 @@ def _input_embedding(args, task):
 
 
 @register_model("iiet_lm", dataclass=IIETLanguageModelConfig)
-class IIETLanguageModel(TransformerLanguageModel):
+class IIETLanguageModel(PlanMembers, TransformerLanguageModel):
     """Decoder-only IIET (or RK2/RK4/PCformer/vanilla) language model."""
 
     @classmethod
@@ -76,13 +77,9 @@ class IIETLanguageModel(TransformerLanguageModel):
         decoder = ODETransformerDecoder(args, task.target_dictionary, embed_tokens, no_encoder_attn=True)
         return cls(decoder)
 
-    # conveniences shared with the IIAD tooling
-    @property
-    def plan(self):
-        return self.decoder.plan
-
-    def set_plan(self, plan):
-        return self.decoder.set_plan(plan)
+    # the decoder's plan interface (PlanMembers), as on the timm models
+    def solvers(self):
+        return self.decoder.solvers()
 
 
 def _ode_lm_defaults(args):

@@ -5,16 +5,17 @@ import logging
 
 import torch
 
-from ..ode import IterationPlan, build_stack, evaluations, plan_of, set_plan
+from ..ode import IterationPlan, build_stack, plan_of, set_plan
+from ..ode.stack import PlanMembers
 from .checkpoints import dictionary_fingerprint, fingerprint_hex
-from .context import ODEForwardContext
+from ..ode.history import LayerHistory
 from .options import ode_config_from
 from ..ode.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 
-class ODEStackMixin:
+class ODEStackMixin(PlanMembers):
     """Mixed into fairseq's ``TransformerEncoder``/``TransformerDecoder`` subclasses."""
 
     def init_ode_stack(self, ode_args, prefix: str, dim: int) -> None:
@@ -22,7 +23,7 @@ class ODEStackMixin:
                 or getattr(self, "encoder_layerdrop", 0) > 0:
             raise ConfigError(f"{prefix}layerdrop is not supported with ODE layers (the PC history and plans need every layer)")
         self.ode_cfg, solvers = build_stack(ode_config_from(ode_args, prefix), len(self.layers), dim, prefix)
-        self.ode_context = ODEForwardContext()
+        self.ode_context = LayerHistory()
         kv_mode = str(getattr(ode_args, "kv_cache_mode", "per_iter") or "per_iter")
         for i, (layer, solver) in enumerate(zip(self.layers, solvers)):
             layer.attach(i, solver, self.ode_context, kv_mode)
@@ -53,20 +54,8 @@ class ODEStackMixin:
                 f"{fingerprint_hex(mine)}; pass the data-bin whose dict.txt the model was trained with (--data)")
         return state_dict
 
-    @property
     def solvers(self):
         return [layer.ode for layer in self.layers]
-
-    @property
-    def plan(self) -> IterationPlan:
-        return plan_of(self.solvers)
-
-    def set_plan(self, plan) -> IterationPlan:
-        """Run with another iteration plan (an int, ``"2,1,0"`` or a list)."""
-        return set_plan(self.solvers, plan)
-
-    def evaluations(self) -> int:
-        return evaluations(self.solvers)
 
     def set_num_updates(self, num_updates):
         """Two-stage schedule: vanilla (r = 0) before ``iie_start_update``, the configured plan after.
@@ -78,8 +67,8 @@ class ODEStackMixin:
         if self.iie_start_update > 0:
             warm = num_updates < self.iie_start_update
             target = IterationPlan.uniform(0, len(self.layers)) if warm else self.configured_plan
-            if target != self.plan:
-                set_plan(self.solvers, target)
+            if target != self.plan():
+                set_plan(self.solvers(), target)
                 logger.info("IIET two-stage schedule: update %d, plan %s (%s)", num_updates, target,
                             "vanilla warm-up" if warm else "configured iterations")
 
@@ -92,8 +81,8 @@ class ODEStackMixin:
         """Run fairseq's own stack forward with the schedule synced and a fresh PC history."""
         if self.training and self.iie_start_update > 0 and self.num_updates_seen is None:
             self.set_num_updates(0)
-        self.ode_context.begin()
+        self.ode_context.clear()
         try:
             return forward(*args, **kwargs)
         finally:
-            self.ode_context.end()
+            self.ode_context.clear()  # no recomputation in fairseq (checkpoint_activations refused)

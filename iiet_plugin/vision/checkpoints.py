@@ -1,4 +1,4 @@
-"""Checkpoints of the vision training recipe (``examples/vision/train.py``), read as data.
+"""Checkpoints of the vision training recipe (``iiet-vit-train``), read as data.
 
 A checkpoint is a dict of tensors and plain values: ``model`` (state dict), ``optimizer``,
 ``scheduler``, ``ema``, ``epoch``, ``step``, ``history``, ``best_top1``, ``args`` (the
@@ -13,12 +13,12 @@ recipe's options as a dict) and ``model_name``.  Reading one:
 Writing one is atomic (``atomic_torch_save``): a kill leaves the previous file whole.
 """
 import json
-import pickle
 from typing import Any, Dict
 
 import torch
 
 from ..atomic_io import atomic_torch_save
+from ..load_errors import checkpoint_load_errors
 from ..ode.errors import ConfigError
 
 REQUIRED = ("model", "args", "model_name")
@@ -51,24 +51,15 @@ def model_kwargs_from(text, option: str) -> Dict[str, Any]:
 def read_checkpoint(path: str, option: str) -> Dict[str, Any]:
     """Load and check a recipe checkpoint; errors name ``option`` and ``path``."""
     import timm
-    try:
+    with checkpoint_load_errors(f"{option}: {path}"):
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ConfigError(f"{option}: {path} does not exist") from None
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"{option}: {path} refused by weights-only loading (it holds objects other than tensors "
-                          f"and plain values): {first}") from None
-    except (RuntimeError, EOFError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"{option}: {path} is damaged or not a torch checkpoint ({msg})") from None
     if not isinstance(state, dict):
-        raise ConfigError(f"{option}: {path} is not a checkpoint written by examples/vision/train.py")
+        raise ConfigError(f"{option}: {path} is not a checkpoint written by iiet-vit-train")
     if "cfg" in state and "optimizer_history" in state and "model_name" not in state:
-        raise ConfigError(f"{option}: {path} is a fairseq checkpoint; expected one written by examples/vision/train.py")
+        raise ConfigError(f"{option}: {path} is a fairseq checkpoint; expected one written by iiet-vit-train")
     missing = [k for k in REQUIRED if k not in state]
     if missing or not isinstance(state.get("args"), dict) or not isinstance(state.get("model"), dict):
-        raise ConfigError(f"{option}: {path} is not a checkpoint written by examples/vision/train.py "
+        raise ConfigError(f"{option}: {path} is not a checkpoint written by iiet-vit-train "
                           f"(missing or malformed: {', '.join(missing) or 'args/model'})")
     name = state["model_name"]
     if not isinstance(name, str) or ":" in name or not timm.is_model(name):

@@ -12,7 +12,8 @@ i.e. ``base + G(z)`` in timm's addition order, so ``r = 0`` reproduces ``vit_*``
 Model kwargs choose the solver, by the core's option table (``iiet_plugin.ode.OPTIONS``,
 the names and defaults of fairseq's fields): ``ode_solver`` (euler, rk2, rk4, pc, iie;
 default iie), ``ode_coef``, ``iie_iters`` (default 1), ``iie_layer_iters`` (``"2,1,0,..."``;
-also accepted as ``layer_iters``), ``pc_predictor``, ``iie_relaxation``.
+also accepted as ``layer_iters``), ``pc_predictor``, ``iie_relaxation``, ``ode_stage``,
+``ode_ema_sharing``, ``pc_form`` (the baselines' released forms).
 """
 from functools import partial
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -23,27 +24,37 @@ from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 import timm
 from timm.data import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
-from timm.models import build_model_with_cfg, checkpoint, generate_default_cfgs, register_model
-from timm.models._features import feature_take_indices
+from timm.models import (build_model_with_cfg, checkpoint_seq, generate_default_cfgs, register_model,
+                         register_model_deprecations)
 from timm.models.vision_transformer import Block, VisionTransformer
 from timm.models.vision_transformer import checkpoint_filter_fn as _vit_checkpoint_filter_fn
 
-from ..ode import ConfigError, IterationPlan, ODEBlockMixin, ODEConfig, build_stack, evaluations, plan_of, set_plan
+from ..ode.history import LayerHistory
+from ..ode.stack import PlanMembers
+from ..ode import ConfigError, IterationPlan, ODEBlockMixin, ODEConfig, build_stack
 
 __all__ = ["IIETVisionTransformer", "IIETBlock"]
 
 
 class IIETBlock(ODEBlockMixin, Block):
-    """timm's pre-norm ``Block`` evaluated by ``ode`` (an ``ODESolver``)."""
+    """timm's pre-norm ``Block`` evaluated by ``ode`` (an ``ODESolver``).
 
-    def __init__(self, *args, ode_solvers: Optional[List[nn.Module]] = None, **kwargs):
+    Called as timm calls a block, ``blk(x)``: the PC layer history comes from the stack's
+    ``LayerHistory`` (as in the fairseq layers), so timm's own ``forward_features``,
+    ``forward_intermediates`` and gradient checkpointing run these blocks unchanged.
+    TorchScript has no shared Python state: there the model passes the history as an argument.
+    """
+
+    def __init__(self, *args, ode_solvers: Optional[List[nn.Module]] = None,
+                 ode_history: Optional[LayerHistory] = None, **kwargs):
         super().__init__(*args, **kwargs)
-        if ode_solvers is None:
-            raise ConfigError("IIETBlock needs the stack's solvers (ode_solvers)")
+        if ode_solvers is None or ode_history is None:
+            raise ConfigError("IIETBlock needs the stack's solvers and history (ode_solvers, ode_history)")
         if "depth" not in kwargs:  # the block's index; timm passes it to block_fn since 1.0.23
             raise ConfigError("IIETBlock needs its index as depth=i: VisionTransformer passes it to block_fn "
                               f"from timm 1.0.23 on (installed: {timm.__version__}); upgrade timm")
         self.ode = ode_solvers[kwargs["depth"]]
+        object.__setattr__(self, "ode_history", ode_history)  # a plain reference, not a submodule
 
     def evaluate(self, z: Tensor, base: Optional[Tensor], slot: int) -> Tensor:
         """``base + G(z)`` (``G(z)`` when ``base`` is None), additions in timm's order."""
@@ -56,13 +67,17 @@ class IIETBlock(ODEBlockMixin, Block):
             return h + f
         return (base + a) + f
 
+    @torch.jit.unused
+    def _shared_history(self, x: Tensor) -> List[Tensor]:
+        return self.ode_history.for_layer(self.ode.layer_index, x)
+
     def forward(self, x: Tensor, history: Optional[List[Tensor]] = None) -> Tensor:
         if history is None:
-            history = [x]  # a stand-alone block: its input opens the PC history
+            history = self._shared_history(x)
         return self.ode_forward(x, history)
 
 
-class IIETVisionTransformer(VisionTransformer):
+class IIETVisionTransformer(PlanMembers, VisionTransformer):
     """VisionTransformer whose blocks are ODE blocks; all timm features kept."""
 
     def __init__(
@@ -74,6 +89,9 @@ class IIETVisionTransformer(VisionTransformer):
             iie_layer_iters: Optional[Union[str, List[int]]] = None,
             pc_predictor: str = "rk2",
             iie_relaxation: float = 1.0,
+            ode_stage: str = "branch",
+            ode_ema_sharing: str = "layer",
+            pc_form: str = "lm",
             layer_iters: Optional[Union[str, List[int]]] = None,
             **kwargs,
     ):
@@ -90,29 +108,19 @@ class IIETVisionTransformer(VisionTransformer):
         if isinstance(iie_layer_iters, (list, tuple)):
             iie_layer_iters = IterationPlan.parse(list(iie_layer_iters), depth, "iie_layer_iters").to_string()
         cfg = ODEConfig(solver=ode_solver, coef=ode_coef, iters=iie_iters, layer_iters=iie_layer_iters,
-                        pc_predictor=pc_predictor, iie_relaxation=iie_relaxation)
+                        pc_predictor=pc_predictor, iie_relaxation=iie_relaxation, stage=ode_stage,
+                        ema_sharing=ode_ema_sharing, pc_form=pc_form)
         ode_cfg, solvers = build_stack(cfg, depth, embed_dim)  # raises early on bad options
-        kwargs["block_fn"] = partial(IIETBlock, ode_solvers=solvers)
+        history = LayerHistory()
+        kwargs["block_fn"] = partial(IIETBlock, ode_solvers=solvers, ode_history=history)
         super().__init__(*args, **kwargs)
         self.ode_cfg = ode_cfg
+        object.__setattr__(self, "ode_history", history)
 
-    # -- plans -----------------------------------------------------------------------
+    # -- plans: solvers(), plan(), set_plan(plan), evaluations() (PlanMembers) ---------
     @torch.jit.ignore
     def solvers(self) -> List[nn.Module]:
         return [blk.ode for blk in self.blocks]
-
-    @torch.jit.ignore
-    def plan(self) -> IterationPlan:
-        return plan_of(self.solvers())
-
-    @torch.jit.ignore
-    def set_plan(self, plan) -> IterationPlan:
-        """Run with another iteration plan (an int, ``"2,1,0"`` or a list), e.g. an IIAD plan."""
-        return set_plan(self.solvers(), plan)
-
-    @torch.jit.ignore
-    def evaluations(self) -> int:
-        return evaluations(self.solvers())
 
     # -- forward -----------------------------------------------------------------------
     def _embed(self, x: Tensor) -> Tensor:
@@ -122,84 +130,32 @@ class IIETVisionTransformer(VisionTransformer):
         return self.norm_pre(x)
 
     @torch.jit.unused
-    def _checkpointed_block(self, blk: nn.Module, x: Tensor, history: List[Tensor]) -> Tensor:
-        """Gradient checkpointing; recomputation must not extend the shared history twice,
-        so the block runs on a copy and the one entry it adds (PC) is adopted afterwards."""
-        def run(inp: Tensor, *entries: Tensor) -> Tuple[Tensor, ...]:
-            local = list(entries)
-            out = blk(inp, local)
-            return (out,) + tuple(local[len(entries):])
-        out, *added = checkpoint(run, x, *history)
-        history.extend(added)
-        return out
-
-    @torch.jit.unused
     def _check_no_mask(self, attn_mask: Optional[Tensor], is_causal: bool) -> None:
         # under torch.fx the defaults arrive as proxies; the traced graph has no mask either
         if not is_fx_symbolic_tracing() and (attn_mask is not None or is_causal):
             raise ConfigError("attn_mask/is_causal: masked attention is not supported by iiet_vit models")
 
     def forward_features(self, x: Tensor, attn_mask: Optional[Tensor] = None, is_causal: bool = False) -> Tensor:
-        if not torch.jit.is_scripting():
-            self._check_no_mask(attn_mask, is_causal)
+        """timm's ``forward_features`` (blocks in order, or ``checkpoint_seq`` with gradient
+        checkpointing); under TorchScript the PC history is passed to each block."""
         x = self._embed(x)
-        history: List[Tensor] = [x]
-        for blk in self.blocks:
-            if self.grad_checkpointing and not torch.jit.is_scripting():
-                x = self._checkpointed_block(blk, x, history)
-            else:
+        if torch.jit.is_scripting():
+            history: List[Tensor] = [x]
+            for blk in self.blocks:
                 x = blk(x, history)
+        else:
+            self._check_no_mask(attn_mask, is_causal)
+            if self.grad_checkpointing:
+                x = checkpoint_seq(self.blocks, x)
+            else:
+                x = self.blocks(x)
         return self.norm(x)
 
-    def forward_intermediates(
-            self,
-            x: Tensor,
-            indices: Optional[Union[int, List[int]]] = None,
-            return_prefix_tokens: bool = False,
-            norm: bool = False,
-            stop_early: bool = False,
-            output_fmt: str = "NCHW",
-            intermediates_only: bool = False,
-            output_dict: bool = False,
-            attn_mask: Optional[Tensor] = None,
-            is_causal: bool = False,
-    ) -> Union[List[Tensor], Tuple[Tensor, List[Tensor]], Dict[str, Any]]:
-        """Block outputs at ``indices`` (timm's semantics); the final output equals ``forward_features``."""
-        if output_fmt not in ("NCHW", "NLC"):
-            raise ConfigError(f"output_fmt: unknown value {output_fmt!r}; allowed values: NCHW, NLC")
+    def forward_intermediates(self, x: Tensor, *args, attn_mask: Optional[Tensor] = None, is_causal: bool = False,
+                              **kwargs) -> Union[List[Tensor], Tuple[Tensor, List[Tensor]], Dict[str, Any]]:
+        """timm's ``forward_intermediates`` (blocks run in order; the history follows them)."""
         self._check_no_mask(attn_mask, is_causal)
-        take_indices, max_index = feature_take_indices(len(self.blocks), indices)
-        batch, _, height, width = x.shape
-        x = self._embed(x)
-        history: List[Tensor] = [x]
-        taken: List[Tensor] = []
-        last = max_index if stop_early else len(self.blocks) - 1
-        for i, blk in enumerate(self.blocks):
-            if i > last:
-                break
-            if self.grad_checkpointing and not torch.jit.is_scripting():
-                x = self._checkpointed_block(blk, x, history)
-            else:
-                x = blk(x, history)
-            if i in take_indices:
-                taken.append(self.norm(x) if norm else x)
-        prefix = [t[:, : self.num_prefix_tokens] for t in taken] if self.num_prefix_tokens else None
-        spatial = [t[:, self.num_prefix_tokens:] for t in taken]
-        if output_fmt == "NCHW":
-            grid_h, grid_w = self.patch_embed.dynamic_feat_size((height, width))
-            spatial = [t.reshape(batch, grid_h, grid_w, -1).permute(0, 3, 1, 2).contiguous() for t in spatial]
-        if output_dict:
-            result: Dict[str, Any] = {"image_intermediates": spatial}
-            if prefix is not None and return_prefix_tokens:
-                result["image_intermediates_prefix"] = prefix
-            if not intermediates_only:
-                result["image_features"] = self.norm(x)
-            return result
-        if return_prefix_tokens and prefix is not None:
-            spatial = list(zip(spatial, prefix))
-        if intermediates_only:
-            return spatial
-        return self.norm(x), spatial
+        return super().forward_intermediates(x, *args, **kwargs)
 
 
 def checkpoint_filter_fn(state_dict: Dict[str, Tensor], model: IIETVisionTransformer, **kwargs) -> Dict[str, Tensor]:
@@ -253,9 +209,6 @@ default_cfgs = generate_default_cfgs({
     f"iiet_vit_tiny_patch16_224.{_VANILLA_TAG}": _vanilla(f"vit_tiny_patch16_224.{_VANILLA_TAG}"),
     f"iiet_vit_small_patch16_224.{_VANILLA_TAG}": _vanilla(f"vit_small_patch16_224.{_VANILLA_TAG}"),
     f"iiet_vit_base_patch16_224.{_VANILLA_TAG}": _vanilla(f"vit_base_patch16_224.{_VANILLA_TAG}"),
-    f"iiet_vit_tiny.{_VANILLA_TAG}": _vanilla(f"vit_tiny_patch16_224.{_VANILLA_TAG}"),
-    f"iiet_vit_small.{_VANILLA_TAG}": _vanilla(f"vit_small_patch16_224.{_VANILLA_TAG}"),
-    f"iiet_vit_base.{_VANILLA_TAG}": _vanilla(f"vit_base_patch16_224.{_VANILLA_TAG}"),
     "iiet_vit_tiny_patch4_28": _cfg(input_size=(1, 28, 28), **_SMALL_IMAGE),
     "iiet_vit_tiny_patch4_32": _cfg(input_size=(3, 32, 32), **dict(_SMALL_IMAGE, mean=(0.5, 0.5, 0.5),
                                                                     std=(0.5, 0.5, 0.5))),
@@ -291,24 +244,6 @@ def iiet_vit_base_patch16_224(pretrained: bool = False, **kwargs) -> IIETVisionT
 
 
 @register_model
-def iiet_vit_tiny(pretrained: bool = False, **kwargs) -> IIETVisionTransformer:
-    """Alias of iiet_vit_tiny_patch16_224."""
-    return _entry("iiet_vit_tiny", _TINY, pretrained, kwargs)
-
-
-@register_model
-def iiet_vit_small(pretrained: bool = False, **kwargs) -> IIETVisionTransformer:
-    """Alias of iiet_vit_small_patch16_224."""
-    return _entry("iiet_vit_small", _SMALL, pretrained, kwargs)
-
-
-@register_model
-def iiet_vit_base(pretrained: bool = False, **kwargs) -> IIETVisionTransformer:
-    """Alias of iiet_vit_base_patch16_224."""
-    return _entry("iiet_vit_base", _BASE, pretrained, kwargs)
-
-
-@register_model
 def iiet_vit_tiny_patch4_28(pretrained: bool = False, **kwargs) -> IIETVisionTransformer:
     """6-block IIET ViT for 28x28 grayscale images (Fashion-MNIST), patch 4, 10 classes."""
     return _entry("iiet_vit_tiny_patch4_28", _TINY_28, pretrained, kwargs)
@@ -318,3 +253,12 @@ def iiet_vit_tiny_patch4_28(pretrained: bool = False, **kwargs) -> IIETVisionTra
 def iiet_vit_tiny_patch4_32(pretrained: bool = False, **kwargs) -> IIETVisionTransformer:
     """6-block IIET ViT for 32x32 RGB images (CIFAR-sized), patch 4, 10 classes."""
     return _entry("iiet_vit_tiny_patch4_32", _TINY_32, pretrained, kwargs)
+
+
+# Short names, through timm's alias mechanism (a warning names the full model): one registered
+# entrypoint per model, so list_models() shows each architecture once.
+register_model_deprecations(__name__, {
+    "iiet_vit_tiny": "iiet_vit_tiny_patch16_224",
+    "iiet_vit_small": "iiet_vit_small_patch16_224",
+    "iiet_vit_base": "iiet_vit_base_patch16_224",
+})

@@ -22,11 +22,20 @@ def _input(model, batch=2):
 
 
 def test_registered_and_listed():
-    expected = {"iiet_vit_tiny_patch16_224", "iiet_vit_small_patch16_224", "iiet_vit_base_patch16_224",
-                "iiet_vit_tiny", "iiet_vit_small", "iiet_vit_base", *SMALL}
-    assert expected <= set(ALL)
+    expected = {"iiet_vit_tiny_patch16_224", "iiet_vit_small_patch16_224", "iiet_vit_base_patch16_224", *SMALL}
+    assert expected == set(ALL)  # each architecture once; the short names are aliases
     for name in ALL:
         assert timm.models.get_pretrained_cfg(name) is not None, name  # a default cfg keyed by its own name
+
+
+@pytest.mark.parametrize("alias,full", [("iiet_vit_tiny", "iiet_vit_tiny_patch16_224"),
+                                        ("iiet_vit_small", "iiet_vit_small_patch16_224"),
+                                        ("iiet_vit_base", "iiet_vit_base_patch16_224")])
+def test_short_names_are_timm_aliases(alias, full):
+    assert timm.is_model(alias) and alias in timm.models._registry._deprecated_models
+    with pytest.warns(UserWarning, match=f"Mapping deprecated model name {alias} to current {full}"):
+        model = timm.create_model(alias, ode_solver="iie", iie_iters=2, depth=2)
+    assert model.pretrained_cfg["architecture"] == full and model.plan().to_string() == "2,2"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -199,11 +208,11 @@ def test_each_block_runs_its_own_layers_solver():
     assert [blk.ode.layer_index for blk in model.blocks] == [0, 1, 2, 3]
     solvers = model.solvers()
     with pytest.raises(ConfigError, match=r"depth=i: .* from timm 1.0.23 on"):
-        IIETBlock(dim=32, num_heads=2, ode_solvers=solvers)
+        IIETBlock(dim=32, num_heads=2, ode_solvers=solvers, ode_history=model.ode_history)
 
 
 @pytest.mark.parametrize("iiet,vit", [("iiet_vit_tiny_patch16_224", "vit_tiny_patch16_224"),
-                                      ("iiet_vit_small", "vit_small_patch16_224")])
+                                      ("iiet_vit_small_patch16_224", "vit_small_patch16_224")])
 def test_pretrained_loads_the_vanilla_vit_weights(tmp_path, iiet, vit):
     """pretrained=True fetches timm's vanilla ViT weights through the hub config; offline, a
     local file of those weights (pretrained_cfg_overlay=dict(file=...)) takes the hub's place."""

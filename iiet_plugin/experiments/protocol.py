@@ -48,7 +48,7 @@ def add_protocol_args(parser, lrs: str, distill_lr: float) -> None:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--thresholds", default="0.3,0.6", help="IIAD thresholds of the `update` score")
     parser.add_argument("--lrs", default=lrs,
-                        help="learning-rate grid; each model's rate is chosen on the first seed (bench/protocol.py)")
+                        help="learning-rate grid; each model's rate is chosen on the first seed (iiet_plugin.experiments.protocol)")
     parser.add_argument("--distill-lr", type=float, default=distill_lr)
 
 

@@ -275,7 +275,7 @@ def test_vision_checkpoint_fields_are_checked_as_data(vit_ckpt, tmp_path, edit, 
 def test_fairseq_checkpoint_as_vision_teacher(lm_ckpt):
     from iiet_plugin.ode import ConfigError
     from iiet_plugin.vision.checkpoints import read_checkpoint
-    with pytest.raises(ConfigError, match="is a fairseq checkpoint; expected one written by examples/vision/train.py"):
+    with pytest.raises(ConfigError, match="is a fairseq checkpoint; expected one written by iiet-vit-train"):
         read_checkpoint(str(lm_ckpt), "--teacher")
 
 

@@ -52,14 +52,14 @@ def test_restore_file_from_vanilla(lm_data, vanilla_checkpoint, tmp_path):
 
 def test_two_stage_schedule_in_process():
     model, _, _ = build_lm("--ode-solver", "iie", "--iie-layer-iters", "2,1", "--iie-start-update", "5")
-    assert model.plan.to_string() == "2,1"  # inference: the configured plan
+    assert model.plan().to_string() == "2,1"  # inference: the configured plan
     model.train()
     model(torch.randint(4, 40, (2, 5)))
-    assert model.plan.to_string() == "0,0"  # training starts in the vanilla stage
+    assert model.plan().to_string() == "0,0"  # training starts in the vanilla stage
     model.set_num_updates(4)
-    assert model.plan.to_string() == "0,0"
+    assert model.plan().to_string() == "0,0"
     model.set_num_updates(5)
-    assert model.plan.to_string() == "2,1"
+    assert model.plan().to_string() == "2,1"
 
 
 def test_two_stage_schedule_survives_resume(lm_data, tmp_path):

@@ -1,6 +1,6 @@
-"""The study protocol (bench/protocol.py) and the MT study's data selection (prepare_ende.py)."""
+"""The study protocol, the MT study's data selection (corpora; prepare_ende.py calls it) and
+the pictures of the tables."""
 import gzip
-import importlib.util
 import os
 import subprocess
 import sys
@@ -8,17 +8,9 @@ import sys
 import pytest
 
 from conftest import ROOT, shared_data
-
-
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-protocol = load("bench/protocol.py", "study_protocol")
-prepare = load("examples/mt/prepare_ende.py", "prepare_ende")
+from iiet_plugin.experiments import corpora as prepare
+from iiet_plugin.experiments import plots as plot
+from iiet_plugin.experiments import protocol
 
 
 def test_rate_is_chosen_on_the_first_seed_and_reused():
@@ -79,16 +71,14 @@ def test_prepare_filters_by_length_and_spreads_over_the_corpus(tmp_path):
     assert bad.returncode != 0 and "--max-words must be >= 1" in bad.stderr
 
 
-plot = load("bench/plot.py", "bench_plot")
-
-
 def test_plot_reads_the_committed_tables_and_draws(tmp_path):
     with open(os.path.join(ROOT, "bench", "results_study.md"), encoding="utf-8") as f:
         found = plot.tables(f.read())
     headings = [t[0] for t in found if "(mean ± std)" in " ".join(t[1])]
     assert [h.split(" study")[0] for h in headings] == ["LM", "Vision", "MT"]
     assert plot.mean_std("103.4 ± 1.7") == (103.4, 1.7) and plot.mean_std("4") == (4.0, 0.0)
-    plot.main(["--out", str(tmp_path)])
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "plot.py"), "--out", str(tmp_path)], check=True,
+                   capture_output=True)
     for name in ("train_step.png", "study.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError):

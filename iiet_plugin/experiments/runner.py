@@ -1,0 +1,45 @@
+"""Console tools (fairseq-train, iiet-vit-train, ...) run as subprocesses of a study."""
+import os
+import re
+import subprocess
+import sys
+from typing import Optional
+
+from ..ode.errors import ConfigError
+
+
+class ToolFailed(RuntimeError):
+    """A tool exited with an error; the message ends with the tail of its output."""
+
+
+def tool_path(tool: str) -> str:
+    """The console script ``tool`` installed next to this Python (the venv's bin folder)."""
+    path = os.path.join(os.path.dirname(sys.executable), tool)
+    if not os.path.exists(path):
+        raise ConfigError(f"{tool}: not installed next to {sys.executable} (pip install -e . installs it)")
+    return path
+
+
+def run_tool(tool: str, *args, progress: Optional[str] = None, echo_command: bool = True) -> str:
+    """Run ``tool`` with ``args``; print the lines matching the regex ``progress`` as they come.
+
+    Returns the whole output (stdout and stderr); raises ``ToolFailed`` with the last 40 lines."""
+    cmd = [tool_path(tool), *map(str, args)]
+    if echo_command:
+        print("$", tool, " ".join(cmd[1:])[:200], flush=True)
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if progress and re.search(progress, line):
+            print("   ", line.rstrip()[:240], flush=True)
+    if proc.wait() != 0:
+        raise ToolFailed("".join(lines[-40:]) + f"\n{tool} failed (exit {proc.returncode})")
+    return "".join(lines)
+
+
+def user_dir() -> str:
+    """The plugin's folder, as fairseq's ``--user-dir`` wants it."""
+    import iiet_plugin
+    return os.path.dirname(iiet_plugin.__file__)

@@ -1,0 +1,242 @@
+"""The three study tasks as small definitions: how to prepare the data, train a model at a
+rate and seed, distil an E-IIET from a trained IIET, and evaluate (quality, speed).
+
+Every task trains through the installed console tools (``fairseq-train``, ``iiet-vit-train``),
+so a study measures what a user's command gives."""
+import abc
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from typing import Dict, List, Sequence
+
+from .corpora import binarize_lm_slice, binarize_pairs, read_pairs
+from .data import corpus_dir
+from .models import ModelSpec, flags
+from .runner import run_tool, user_dir
+from .timing import round_robin_times
+
+PROGRESS = r"\| (train_inner|valid) \||IIAD student plan|^epoch "
+
+
+@dataclass
+class Trained:
+    checkpoint: str
+    log: str
+
+
+class StudyTask(abc.ABC):
+    """One task of the study driver (``iiet-study NAME``)."""
+    name: str = ""
+    metric: str = ""            # the quality column, e.g. "valid ppl"
+    higher_is_better: bool = True
+    budget: str = "updates"     # the training budget's unit (a flag of the driver)
+    default_budget: int = 0
+    default_distill_budget: int = 0
+    default_lrs: str = ""
+    default_distill_lr: float = 5e-4
+    num_layers: int = 0         # layers whose evaluations the table counts
+    digits: int = 1
+
+    def add_arguments(self, parser) -> None:
+        """The task's own options (data slice sizes)."""
+
+    @abc.abstractmethod
+    def prepare(self, args, work: str) -> None:
+        """Build the data the runs use (called once, before any training)."""
+
+    @abc.abstractmethod
+    def train(self, model: ModelSpec, lr: float, seed: int, budget: int, out: str) -> Trained:
+        """Train ``model`` from scratch into ``out``."""
+
+    @abc.abstractmethod
+    def distil(self, teacher: Trained, model: ModelSpec, tau: float, lr: float, seed: int, budget: int,
+               out: str) -> Trained:
+        """IIAD: distil ``teacher`` (a trained ``model``) into an E-IIET at threshold ``tau``."""
+
+    @abc.abstractmethod
+    def quality(self, checkpoint: str) -> float:
+        """The task's metric of a checkpoint on the validation split."""
+
+    @abc.abstractmethod
+    def speeds(self, checkpoints: Sequence[str]) -> Dict[str, float]:
+        """Inference speed (items/s) of each checkpoint."""
+
+    def describe(self, args) -> str:
+        return self.name
+
+    @staticmethod
+    def plan_of(log: str) -> str:
+        found = re.search(r"IIAD student plan ([0-9,]+)", log)
+        if not found:
+            raise RuntimeError("the distillation log names no IIAD student plan")
+        return found.group(1)
+
+
+def _fresh(folder: str) -> str:
+    shutil.rmtree(folder, ignore_errors=True)  # a rerun replaces the earlier run, never resumes it
+    return folder
+
+
+class LanguageModelingTask(StudyTask):
+    """iiet_lm_tiny (2 layers, 64-d) on a slice of the WEB Bible; metric: valid perplexity."""
+    name, metric, higher_is_better = "lm", "valid ppl", False
+    default_budget, default_distill_budget, default_lrs, default_distill_lr = 200, 60, "0.003,0.01,0.02", 5e-4
+    num_layers = 2
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--train-lines", type=int, default=8000, help="training verses of the slice")
+        parser.add_argument("--eval-lines", type=int, default=600, help="valid/test verses of the slice")
+
+    def prepare(self, args, work: str) -> None:
+        self.args = args
+        self.data = binarize_lm_slice(corpus_dir("lm", args.data), os.path.join(work, "data"), args.train_lines,
+                                      args.eval_lines)
+        self.common = ["--task", "language_modeling", "--user-dir", user_dir(), "--arch", "iiet_lm_tiny",
+                       "--share-decoder-input-output-embed", "--tokens-per-sample", "128", "--max-tokens", "2048",
+                       "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",
+                       "--warmup-updates", "50", "--clip-norm", "1.0", "--dropout", "0.1", "--log-format",
+                       "simple", "--log-interval", "100", "--no-epoch-checkpoints", "--cpu", "--num-workers", "0",
+                       "--no-save-optimizer-state"]
+        self._speed: Dict[str, float] = {}
+
+    def describe(self, args) -> str:
+        return f"WEB Bible ({args.train_lines} training verses), iiet_lm_tiny (2 layers, 64-d)"
+
+    def train(self, model, lr, seed, budget, out):
+        log = run_tool("fairseq-train", self.data, *self.common, *flags(model.options), "--lr", lr, "--seed", seed,
+                       "--max-update", budget, "--save-dir", _fresh(out), echo_command=False)
+        return Trained(os.path.join(out, "checkpoint_last.pt"), log)
+
+    def distil(self, teacher, model, tau, lr, seed, budget, out):
+        log = run_tool("fairseq-train", self.data, *self.common, "--task", "iiad_language_modeling",
+                       *flags(model.options), "--teacher-path", teacher.checkpoint, "--iiad-threshold", tau,
+                       "--criterion", "iiad_distillation", "--kd-weight", "0.5", "--lr", lr, "--seed", seed,
+                       "--max-update", budget, "--save-dir", _fresh(out), echo_command=False)
+        return Trained(os.path.join(out, "checkpoint_last.pt"), log)
+
+    def quality(self, checkpoint):
+        out = run_tool("fairseq-eval-lm", self.data, "--user-dir", user_dir(), "--path", checkpoint,
+                       "--gen-subset", "valid", "--tokens-per-sample", "128", "--max-tokens", "4096", "--cpu",
+                       echo_command=False)
+        self._speed[checkpoint] = float(re.search(r"\(([0-9.]+) tokens/s\)", out).group(1))
+        return float(re.search(r"Perplexity: ([0-9.]+)", out).group(1))
+
+    def speeds(self, checkpoints):
+        return {c: self._speed[c] for c in checkpoints}  # fairseq-eval-lm's tokens/s of each evaluation
+
+
+class TranslationTask(StudyTask):
+    """iiet_transformer_tiny (2+2 layers) on en->de pairs; metric: sacreBLEU on the valid split
+    (beam 4, detokenized); evaluations counted in the decoder (what decoding repeats)."""
+    name, metric, higher_is_better = "mt", "valid BLEU", True
+    default_budget, default_distill_budget, default_lrs, default_distill_lr = 400, 100, "0.01,0.02", 5e-4
+    num_layers = 2
+    digits = 2
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--train-lines", type=int, default=30000, help="training pairs, spread over the corpus")
+        parser.add_argument("--eval-lines", type=int, default=300, help="valid/test pairs")
+        parser.add_argument("--max-words", type=int, default=15,
+                            help="keep pairs of at most this many words a side (every split; 0 keeps all)")
+
+    def prepare(self, args, work: str) -> None:
+        self.prep = os.path.join(work, "data")
+        text = read_pairs(corpus_dir("mt", args.data), train_lines=args.train_lines, train_pick="spread",
+                          eval_lines=args.eval_lines, max_words=args.max_words or None)
+        self.data = binarize_pairs(text, _fresh(self.prep), vocab=4000)
+        self.common = ["--user-dir", user_dir(), "--arch", "iiet_transformer_tiny", "--share-all-embeddings",
+                       "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",
+                       "--warmup-updates", "100", "--clip-norm", "1.0", "--dropout", "0.1", "--criterion",
+                       "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--max-tokens", "4096", "--cpu",
+                       "--log-format", "simple", "--no-epoch-checkpoints", "--num-workers", "0",
+                       "--no-save-optimizer-state", "--skip-invalid-size-inputs-valid-test"]
+        self._speed: Dict[str, float] = {}
+
+    def describe(self, args) -> str:
+        words = f" of <= {args.max_words} words a side" if args.max_words else ""
+        return (f"English->German ({args.train_lines} training pairs{words}, sacreBLEU on {args.eval_lines} valid "
+                f"pairs), iiet_transformer_tiny (2+2 layers, 64-d), the same solver in encoder and decoder")
+
+    def _sides(self, model: ModelSpec) -> List[str]:
+        return flags(model.options, ("encoder-", "decoder-"))
+
+    def train(self, model, lr, seed, budget, out):
+        log = run_tool("fairseq-train", self.data, "--task", "translation", *self.common, *self._sides(model),
+                       "--lr", lr, "--seed", seed, "--max-update", budget, "--save-dir", _fresh(out),
+                       echo_command=False)
+        return Trained(os.path.join(out, "checkpoint_last.pt"), log)
+
+    def distil(self, teacher, model, tau, lr, seed, budget, out):
+        log = run_tool("fairseq-train", self.data, "--task", "iiad_translation", *self.common, *self._sides(model),
+                       "--teacher-path", teacher.checkpoint, "--iiad-threshold", tau, "--criterion",
+                       "iiad_distillation", "--kd-weight", "0.5", "--lr", lr, "--seed", seed, "--max-update",
+                       budget, "--save-dir", _fresh(out), echo_command=False)
+        return Trained(os.path.join(out, "checkpoint_last.pt"), log)
+
+    def quality(self, checkpoint):
+        from ..seq.bleu import score_generation
+        out = run_tool("fairseq-generate", self.data, "--user-dir", user_dir(), "--path", checkpoint,
+                       "--gen-subset", "valid", "--beam", "4", "--max-len-a", "1.2", "--max-len-b", "10",
+                       "--post-process", "sentencepiece", "--cpu", "--max-tokens", "8000", echo_command=False)
+        generated = checkpoint + ".valid.txt"
+        with open(generated, "w", encoding="utf-8") as f:
+            f.write(out)
+        result, self.signature, _ = score_generation(generated, os.path.join(self.prep, "valid.de"))
+        self._speed[checkpoint] = float(re.search(r"sentences/s, ([0-9.]+) tokens/s", out).group(1))
+        return result.score
+
+    def speeds(self, checkpoints):
+        return {c: self._speed[c] for c in checkpoints}  # fairseq-generate's tokens/s of each evaluation
+
+
+class VisionTask(StudyTask):
+    """A small iiet_vit (64-d, 3 blocks, patch 7, avg pool) on Fashion-MNIST; metric: top-1 on
+    the first --eval-limit test images; speed: images/s of every final model, round-robin."""
+    name, metric, higher_is_better, budget = "vision", "top-1", True, "epochs"
+    default_budget, default_distill_budget, default_lrs, default_distill_lr = 3, 1, "0.0005,0.001,0.003", 3e-4
+    num_layers = 3
+    MODEL_KWARGS = {"embed_dim": 64, "depth": 3, "num_heads": 2, "patch_size": 7, "global_pool": "avg"}
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--train-limit", type=int, default=3000, help="training images (the first N)")
+        parser.add_argument("--eval-limit", type=int, default=1000, help="test images scored (the first N)")
+
+    def prepare(self, args, work: str) -> None:
+        self.common = ["--data", corpus_dir("vision", args.data), "--model", "iiet_vit_tiny_patch4_28",
+                       "--model-kwargs", json.dumps(self.MODEL_KWARGS), "--batch-size", "32", "--warmup-epochs",
+                       "0", "--smoothing", "0", "--weight-decay", "0", "--train-limit", args.train_limit,
+                       "--eval-limit", args.eval_limit, "--no-progress", "--overwrite"]
+
+    def describe(self, args) -> str:
+        return (f"Fashion-MNIST ({args.train_limit} training images, top-1 on {args.eval_limit} test images), "
+                f"iiet_vit 64-d x 3 blocks, AdamW, cosine, no warmup")
+
+    def train(self, model, lr, seed, budget, out):
+        log = run_tool("iiet-vit-train", *self.common, *flags(model.options), "--lr", lr, "--epochs", budget,
+                       "--seed", seed, "--output", out, echo_command=False)
+        return Trained(os.path.join(out, "last.pt"), log)
+
+    def distil(self, teacher, model, tau, lr, seed, budget, out):
+        log = run_tool("iiet-vit-train", *self.common, "--teacher", teacher.checkpoint, "--iiad-threshold", tau,
+                       "--kd-weight", "0.5", "--lr", lr, "--epochs", budget, "--seed", seed, "--output", out,
+                       echo_command=False)
+        return Trained(os.path.join(out, "last.pt"), log)
+
+    def quality(self, checkpoint):
+        from ..vision.checkpoints import read_checkpoint
+        return float(read_checkpoint(checkpoint, "checkpoint")["history"][-1]["top1"])
+
+    def speeds(self, checkpoints, rounds: int = 7, batch: int = 64):
+        import torch
+
+        from ..vision.checkpoints import model_from_checkpoint, read_checkpoint
+        models = {c: model_from_checkpoint(read_checkpoint(c, "checkpoint"), 10, 1).eval() for c in checkpoints}
+        x = torch.randn(batch, 1, 28, 28)
+        with torch.no_grad():
+            seconds = round_robin_times({c: (lambda m=m: m(x)) for c, m in models.items()}, rounds)
+        return {c: batch / s for c, s in seconds.items()}
+
+
+TASKS = {task.name: task for task in (LanguageModelingTask, TranslationTask, VisionTask)}

@@ -1,0 +1,119 @@
+"""The one study driver (iiet_plugin.experiments.study): its protocol and table with a task
+whose runs are arithmetic, and a real tiny vision study through iiet-vit-train."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import shared_data
+from iiet_plugin.experiments import study
+from iiet_plugin.experiments.models import STUDY_MODELS, VANILLA, ModelSpec, iiet, layer_evaluations
+from iiet_plugin.experiments.tasks import TASKS, StudyTask, Trained
+
+
+class ArithmeticTask(StudyTask):
+    """Quality = a function of (model, lr, seed); speed = 100 / layer evaluations."""
+    name, metric, higher_is_better, budget = "arith", "score", True, "updates"
+    default_budget, default_distill_budget, default_lrs = 10, 2, "0.1,0.2"
+    num_layers = 2
+
+    def __init__(self):
+        self.calls = []
+        self.value, self.evals = {}, {}
+
+    def prepare(self, args, work):
+        self.prepared = work
+
+    def train(self, model, lr, seed, budget, out):
+        self.calls.append(("train", model.name, lr, seed, budget))
+        best = 0.2 if model.solver == "iie" else 0.1
+        self.value[out] = 10 - abs(lr - best) * 10 + seed
+        self.evals[out] = layer_evaluations(model.options, self.num_layers)
+        return Trained(out, "")
+
+    def distil(self, teacher, model, tau, lr, seed, budget, out):
+        self.calls.append(("distil", teacher.checkpoint, tau, lr, seed, budget))
+        plan = "1,0" if tau < 0.5 else "0,0"
+        self.value[out] = self.value[teacher.checkpoint] - tau
+        self.evals[out] = 3 if plan == "1,0" else 2
+        return Trained(out, f"iiad_task | IIAD student plan {plan} (threshold {tau})")
+
+    def quality(self, checkpoint):
+        return self.value[checkpoint]
+
+    def speeds(self, checkpoints):
+        return {c: 100.0 / self.evals[c] for c in checkpoints}
+
+
+def test_protocol_rows_and_table(tmp_path, capsys):
+    task = ArithmeticTask()
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(tmp_path), "--seeds", "1,2", "--thresholds", "0.3,0.6"])
+    args.command = "arith --seeds 1,2"
+    study.check(p, args)
+    models = [VANILLA, iiet(2)]
+    text = study.run_study(task, args, models)
+    trains = [c for c in task.calls if c[0] == "train"]
+    # every rate on seed 1, then seed 2 at the chosen rate only (vanilla 0.1, IIET 0.2)
+    assert [(c[1], c[2], c[3]) for c in trains] == [
+        ("vanilla (euler)", 0.1, 1), ("vanilla (euler)", 0.2, 1), ("vanilla (euler)", 0.1, 2),
+        ("IIET r=2", 0.1, 1), ("IIET r=2", 0.2, 1), ("IIET r=2", 0.2, 2)]
+    distils = [c for c in task.calls if c[0] == "distil"]
+    assert [(c[2], c[4]) for c in distils] == [(0.3, 1), (0.3, 2), (0.6, 1), (0.6, 2)]
+    assert all(c[1].endswith(("_lr0.2_s1", "_lr0.2_s2")) for c in distils)  # the chosen IIET runs are the teachers
+    main_table = text.split("\n\n")[1]  # the heading, then the result table, then the sweep table
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in main_table.splitlines() if line.startswith("| ")}
+    assert rows["vanilla (euler)"][1] == "11.5 ± 0.7" and rows["vanilla (euler)"][2] == "0.1"
+    assert rows["IIET r=2"][1] == "11.5 ± 0.7" and rows["IIET r=2"][3] == "6"  # 2 layers x (r + 1)
+    assert rows["IIET r=2"][4] == "0.33"  # 100/6 vs 100/2
+    assert rows["E-IIET (IIAD tau=0.3)"][3] == "3" and rows["E-IIET (IIAD tau=0.3)"][5].strip(" |") == "1,0"
+    assert rows["E-IIET (IIAD tau=0.6)"][1] == "10.9 ± 0.7"
+    assert "machine: cpu " in text and "command: iiet-study arith --seeds 1,2" in text
+
+
+def test_evaluations_come_from_the_core():
+    assert [layer_evaluations(m.options, 2) for m in STUDY_MODELS] == [2, 4, 6, 6]
+    assert layer_evaluations(dict(ode_solver="iie", iie_layer_iters="2,0,1"), 3) == 3 + 3
+    assert layer_evaluations(dict(ode_solver="rk4"), 3) == 12
+    assert ModelSpec("ODE Transformer RK2 (gated)").slug == "ode_transformer_rk2__gated"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["nope"], "the first argument is the task, one of lm, mt, vision (got 'nope')"),
+    (["lm", "--budget", "0"], "--budget must be >= 1"),
+    (["vision", "--lrs", "x"], "--seeds/--lrs/--thresholds"),
+    (["mt", "--out", "/no/such/dir/table.md"], "--out: folder /no/such/dir does not exist"),
+])
+def test_bad_options_fail_before_any_work(argv, message, tmp_path):
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "iiet-study"), *argv, "--work",
+                           str(tmp_path / "w")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and message in proc.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_missing_data_setting_is_named(tmp_path, monkeypatch):
+    from iiet_plugin.experiments.data import corpus_dir
+    from iiet_plugin.ode import ConfigError
+    monkeypatch.delenv("IIET_DATA", raising=False)
+    with pytest.raises(ConfigError, match="pass --data or set IIET_DATA"):
+        corpus_dir("vision")
+    assert corpus_dir("lm", required=False) is None
+    with pytest.raises(ConfigError, match=f"--data: {tmp_path} has no mt/en-de"):
+        corpus_dir("mt", str(tmp_path))
+
+
+def test_tiny_vision_study_runs_the_real_tools(tmp_path):
+    shared_data("vision", "fashion-mnist")
+    task = TASKS["vision"]()
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(tmp_path), "--budget", "1", "--distill-budget", "1", "--seeds", "1",
+                         "--lrs", "0.001", "--thresholds", "0.3", "--train-limit", "256", "--eval-limit", "128"])
+    args.command = "vision (test)"
+    study.check(p, args)
+    text = study.run_study(task, args, [VANILLA, iiet(1)])
+    rows = [line for line in text.split("\n\n")[1].splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split(" | ")[0][2:] for r in rows] == ["vanilla (euler)", "IIET r=1", "E-IIET (IIAD tau=0.3)"]
+    top1 = [float(r.split(" | ")[1].split(" ±")[0]) for r in rows]
+    assert all(10.0 < t <= 100.0 for t in top1)  # above chance (10 classes) after one epoch
+    assert rows[1].split(" | ")[3] == "6"  # 3 blocks x 2 evaluations
