@@ -12,6 +12,7 @@ The layer keeps fairseq's parameters and names (``self_attn``, ``encoder_attn``,
 i.e. ``base + G(z)`` with the additions in fairseq's order, so ``evaluate(y, y)`` is the
 vanilla layer bit for bit; ``base = None`` returns the branch ``G(z) = (a + c) + f``.
 """
+from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import torch
@@ -23,8 +24,31 @@ from .attention import SlottedMultiheadAttention
 from ..ode.history import LayerHistory
 from ..ode.errors import ConfigError
 
+
 def _add(base: Optional[Tensor], x: Tensor) -> Tensor:
     return x if base is None else base + x
+
+
+@dataclass
+class DecoderCall:
+    """What one ``forward`` call of a decoder layer gives all its evaluations (set for the
+    duration of the call): masks, the encoder output, the caches, and the attention to return."""
+    encoder_out: Optional[Tensor]
+    encoder_padding_mask: Optional[Tensor]
+    incremental_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]]
+    cross_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]]
+    self_attn_mask: Optional[Tensor]
+    self_attn_padding_mask: Optional[Tensor]
+    need_attn: bool
+    need_head_weights: bool
+    attn: Optional[Tensor] = None
+
+
+@dataclass
+class EncoderCall:
+    """The masks one ``forward`` call of an encoder layer gives all its evaluations."""
+    padding_mask: Optional[Tensor]
+    attn_mask: Optional[Tensor]
 
 
 class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
@@ -42,7 +66,7 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
         self.kv_cache_mode = "per_iter"
         self.ode: Optional[ODESolver] = None
         self.ode_context: Optional[LayerHistory] = None
-        self._call: Optional[Dict] = None
+        self._call: Optional[DecoderCall] = None
 
     def build_self_attention(self, embed_dim, cfg, add_bias_kv=False, add_zero_attn=False):
         return SlottedMultiheadAttention(
@@ -68,7 +92,7 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
     # -- the stage function -------------------------------------------------------------
     def _self_attention(self, h: Tensor, slot: int) -> Tensor:
         call = self._call
-        incremental_state = call["incremental_state"]
+        incremental_state = call.incremental_state
         shared = self.kv_cache_mode == "shared_final" and incremental_state is not None
         self.self_attn.use_slot(0 if shared else slot)
         snapshot = None
@@ -78,10 +102,10 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
             snapshot = dict(self.self_attn._get_input_buffer(incremental_state))
         a, _ = self.self_attn(
             query=h, key=h, value=h,
-            key_padding_mask=call["self_attn_padding_mask"],
+            key_padding_mask=call.self_attn_padding_mask,
             incremental_state=incremental_state,
             need_weights=False,
-            attn_mask=call["self_attn_mask"],
+            attn_mask=call.self_attn_mask,
         )
         if snapshot is not None:
             self.self_attn._set_input_buffer(incremental_state, snapshot)
@@ -98,15 +122,15 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
         call = self._call
         c, attn = self.encoder_attn(
             query=h,
-            key=call["encoder_out"],
-            value=call["encoder_out"],
-            key_padding_mask=call["encoder_padding_mask"],
-            incremental_state=call["cross_state"],
+            key=call.encoder_out,
+            value=call.encoder_out,
+            key_padding_mask=call.encoder_padding_mask,
+            incremental_state=call.cross_state,
             static_kv=True,
-            need_weights=call["need_attn"] or (not self.training and self.need_attn),
-            need_head_weights=call["need_head_weights"],
+            need_weights=call.need_attn or (not self.training and self.need_attn),
+            need_head_weights=call.need_head_weights,
         )
-        call["attn"] = attn
+        call.attn = attn
         return self.dropout_module(c)
 
     def _ffn(self, h: Tensor) -> Tensor:
@@ -122,7 +146,7 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
         a = self._self_attention(self.self_attn_layer_norm(z), slot)
         h = z + a
         acc = h if base is z else _add(base, a)
-        if self.encoder_attn is not None and self._call["encoder_out"] is not None:
+        if self.encoder_attn is not None and self._call.encoder_out is not None:
             c = self._cross_attention(self.encoder_attn_layer_norm(h))
             h = h + c
             acc = h if base is z else acc + c
@@ -152,15 +176,11 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
         cross_state = incremental_state
         if cross_state is None and encoder_out is not None and self.ode.num_evaluations() > 1:
             cross_state = {}
-        self._call = dict(
-            encoder_out=encoder_out, encoder_padding_mask=encoder_padding_mask,
-            incremental_state=incremental_state, cross_state=cross_state,
-            self_attn_mask=self_attn_mask, self_attn_padding_mask=self_attn_padding_mask,
-            need_attn=need_attn, need_head_weights=need_head_weights, attn=None,
-        )
+        self._call = DecoderCall(encoder_out, encoder_padding_mask, incremental_state, cross_state, self_attn_mask,
+                                 self_attn_padding_mask, need_attn, need_head_weights)
         try:
             x = self.ode_forward(x, self.ode_context.for_layer(self.layer_index, x))
-            attn = self._call["attn"]
+            attn = self._call.attn
         finally:
             self._call = None
         return x, attn, None
@@ -179,7 +199,7 @@ class ODEEncoderLayer(ODEBlockMixin, TransformerEncoderLayerBase):
         self.layer_index = 0
         self.ode: Optional[ODESolver] = None
         self.ode_context: Optional[LayerHistory] = None
-        self._call: Optional[Dict] = None
+        self._call: Optional[EncoderCall] = None
 
     def attach(self, layer_index: int, solver: ODESolver, context: LayerHistory, kv_cache_mode: str = "") -> None:
         self.layer_index = layer_index
@@ -189,8 +209,8 @@ class ODEEncoderLayer(ODEBlockMixin, TransformerEncoderLayerBase):
     def evaluate(self, z: Tensor, base: Optional[Tensor], slot: int) -> Tensor:
         """``base + G(z)`` (``G(z)`` when ``base`` is None), additions in fairseq's order."""
         h = self.self_attn_layer_norm(z)
-        a, _ = self.self_attn(query=h, key=h, value=h, key_padding_mask=self._call["padding_mask"],
-                              need_weights=False, attn_mask=self._call["attn_mask"])
+        a, _ = self.self_attn(query=h, key=h, value=h, key_padding_mask=self._call.padding_mask,
+                              need_weights=False, attn_mask=self._call.attn_mask)
         a = self.dropout_module(a)
         h = z + a
         acc = h if base is z else _add(base, a)
@@ -204,7 +224,7 @@ class ODEEncoderLayer(ODEBlockMixin, TransformerEncoderLayerBase):
             attn_mask = attn_mask.masked_fill(attn_mask.to(torch.bool), -1e8 if x.dtype == torch.float32 else -1e4)
         if self.return_fc:
             raise ConfigError("return_fc is not supported by ODE encoder layers")
-        self._call = dict(padding_mask=encoder_padding_mask, attn_mask=attn_mask)
+        self._call = EncoderCall(encoder_padding_mask, attn_mask)
         try:
             return self.ode_forward(x, self.ode_context.for_layer(self.layer_index, x))
         finally:

@@ -77,8 +77,8 @@ def _naive_decoder_forward(model, tgt, enc):
     originals = []
     for layer in model.decoder.layers:
         def cross(self, h):
-            c, attn = self.encoder_attn(query=h, key=self._call["encoder_out"], value=self._call["encoder_out"],
-                                        key_padding_mask=self._call["encoder_padding_mask"], static_kv=True)
+            c, attn = self.encoder_attn(query=h, key=self._call.encoder_out, value=self._call.encoder_out,
+                                        key_padding_mask=self._call.encoder_padding_mask, static_kv=True)
             return self.dropout_module(c)
         originals.append(layer._cross_attention)
         layer._cross_attention = types.MethodType(cross, layer)
