@@ -24,7 +24,7 @@ from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
 import timm
 from timm.data import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
-from timm.models import (build_model_with_cfg, checkpoint_seq, generate_default_cfgs, register_model,
+from timm.models import (build_model_with_cfg, checkpoint, generate_default_cfgs, register_model,
                          register_model_deprecations)
 from timm.models.vision_transformer import Block, VisionTransformer
 from timm.models.vision_transformer import checkpoint_filter_fn as _vit_checkpoint_filter_fn
@@ -135,9 +135,25 @@ class IIETVisionTransformer(PlanMembers, VisionTransformer):
         if not is_fx_symbolic_tracing() and (attn_mask is not None or is_causal):
             raise ConfigError("attn_mask/is_causal: masked attention is not supported by iiet_vit models")
 
+    @torch.jit.unused
+    def _checkpointed_blocks(self, x: Tensor) -> Tensor:
+        """Gradient checkpointing with the PC history passed in and out of each checkpointed
+        block as tensors: nothing outside the checkpoint is mutated inside it, which is what
+        ``torch.compile`` needs (and recomputation cannot extend the history twice)."""
+        history: List[Tensor] = [x]
+        for blk in self.blocks:
+            def run(inp: Tensor, *entries: Tensor, blk=blk) -> Tuple[Tensor, ...]:
+                local = list(entries)
+                out = blk(inp, local)
+                return (out,) + tuple(local[len(entries):])
+            x, *added = checkpoint(run, x, *history)
+            history.extend(added)
+        return x
+
     def forward_features(self, x: Tensor, attn_mask: Optional[Tensor] = None, is_causal: bool = False) -> Tensor:
-        """timm's ``forward_features`` (blocks in order, or ``checkpoint_seq`` with gradient
-        checkpointing); under TorchScript the PC history is passed to each block."""
+        """timm's ``forward_features``: the blocks in order (each takes the PC history from the
+        stack's ``LayerHistory``); with gradient checkpointing or under TorchScript the history
+        is passed to each block explicitly."""
         x = self._embed(x)
         if torch.jit.is_scripting():
             history: List[Tensor] = [x]
@@ -145,10 +161,7 @@ class IIETVisionTransformer(PlanMembers, VisionTransformer):
                 x = blk(x, history)
         else:
             self._check_no_mask(attn_mask, is_causal)
-            if self.grad_checkpointing:
-                x = checkpoint_seq(self.blocks, x)
-            else:
-                x = self.blocks(x)
+            x = self._checkpointed_blocks(x) if self.grad_checkpointing else self.blocks(x)
         return self.norm(x)
 
     def forward_intermediates(self, x: Tensor, *args, attn_mask: Optional[Tensor] = None, is_causal: bool = False,

@@ -38,6 +38,7 @@ from timm.utils import AverageMeter, ModelEmaV3, accuracy
 
 import iiet_plugin  # noqa: F401  (registers iiet_vit_*)
 from iiet_plugin.atomic_io import atomic_write
+from iiet_plugin.precision import amp_dtype, autocast, native_low_precision
 from iiet_plugin.cli.options import add_ode_arguments, flag, ode_kwargs
 from iiet_plugin.ode import OPTIONS, ConfigError, check_kd_options, check_student_request, kd_divergence, kd_loss
 from iiet_plugin.vision.checkpoints import (create_kwargs, model_from_checkpoint, model_kwargs_from, read_checkpoint,
@@ -83,6 +84,12 @@ def parse_args(argv=None):
     g.add_argument("--iiad-calibration-batches", type=int, default=4)
     g.add_argument("--kd-weight", type=float, default=0.5, help="lambda: (1 - lambda) CE + lambda T^2 KL")
     g.add_argument("--kd-temperature", type=float, default=1.0)
+    g = p.add_argument_group("speed (timm's train.py flag names)")
+    g.add_argument("--amp", action="store_true", help="mixed precision: autocast the training forward")
+    g.add_argument("--amp-dtype", default="float16", choices=("float16", "bfloat16"),
+                   help="autocast dtype with --amp (float16 uses a gradient scaler on CUDA)")
+    g.add_argument("--compile", "--torchcompile", dest="compile", nargs="?", const="inductor", default=None,
+                   metavar="BACKEND", help="torch.compile the training model (fullgraph; backend, default inductor)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -253,6 +260,13 @@ def train(argv=None):
             print(f"resume: the checkpoint already finished epoch {state['epoch']} of --epochs {args.epochs}; "
                   "nothing to train (raise --epochs to continue)")
     train_model = DDP(model) if world > 1 else model
+    if args.compile:
+        train_model = torch.compile(train_model, backend=args.compile, fullgraph=world == 1)
+    low_dtype = amp_dtype(args.amp_dtype) if args.amp else None
+    if low_dtype is not None and rank == 0 and not native_low_precision(low_dtype, device):
+        print(f"--amp --amp-dtype {args.amp_dtype}: this {device.type} has no native {args.amp_dtype} matmul "
+              f"(it is emulated and usually slower than fp32); training as asked", flush=True)
+    scaler = torch.amp.GradScaler("cuda") if low_dtype == torch.float16 and device.type == "cuda" else None
     os.makedirs(args.output, exist_ok=True)
 
     for epoch in range(start_epoch, args.epochs):
@@ -263,18 +277,25 @@ def train(argv=None):
         bar = tqdm(train_loader, desc=f"epoch {epoch}", disable=not show)
         for images, target in bar:
             images, target = images.to(device), target.to(device)
-            logits = train_model(images)
-            loss = criterion(logits, target)
-            if teacher is not None:
-                with torch.no_grad():
-                    teacher_logits = teacher(images)
-                kl = kd_divergence(logits, teacher_logits, args.kd_temperature, reduction="batchmean")
-                loss = kd_loss(loss, kl, args.kd_weight, args.kd_temperature)
+            with autocast(device, low_dtype):
+                logits = train_model(images)
+                loss = criterion(logits, target)
+                if teacher is not None:
+                    with torch.no_grad():
+                        teacher_logits = teacher(images)
+                    kl = kd_divergence(logits.float(), teacher_logits.float(), args.kd_temperature,
+                                       reduction="batchmean")
+                    loss = kd_loss(loss, kl, args.kd_weight, args.kd_temperature)
             if lr_start is None:
                 lr_start = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             step += 1
             scheduler.step_update(num_updates=step)
             if ema is not None:

@@ -229,3 +229,25 @@ def test_pretrained_loads_the_vanilla_vit_weights(tmp_path, iiet, vit):
         assert torch.equal(ours(x), vanilla(x))
     warm = timm.create_model(iiet, pretrained=True, pretrained_cfg_overlay=dict(file=str(tmp_path / "vanilla.pth")))
     assert torch.equal(warm.state_dict()["blocks.0.attn.qkv.weight"], vanilla.state_dict()["blocks.0.attn.qkv.weight"])
+
+
+def test_forward_intermediates_recomputes_pc_history_under_checkpointing():
+    """timm's own forward_intermediates checkpoints each block call ``blk(x)``; the recomputed
+    block must see the history as it was (LayerHistory hands it h_0..h_t), so the gradients
+    equal those without checkpointing."""
+    torch.manual_seed(0)
+    model = timm.create_model("iiet_vit_tiny_patch4_28", ode_solver="pc", depth=3, embed_dim=32, num_heads=2).train()
+    x = torch.randn(2, 1, 28, 28)
+
+    def grads():
+        model.zero_grad(set_to_none=True)
+        final, inter = model.forward_intermediates(x, indices=[0, 1, 2])
+        (final.square().mean() + sum(t.mean() for t in inter)).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain = grads()
+    model.set_grad_checkpointing(True)
+    checkpointed = grads()
+    assert set(plain) == set(checkpointed)
+    for name, g in plain.items():
+        assert torch.allclose(checkpointed[name], g, atol=1e-6, rtol=1e-4), name
