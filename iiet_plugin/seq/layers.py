@@ -29,6 +29,22 @@ def _add(base: Optional[Tensor], x: Tensor) -> Tensor:
     return x if base is None else base + x
 
 
+class CompiledForward:
+    """``compile_ode_forward(backend)``: run the layer's ODE forward (all its evaluations) as
+    one ``torch.compile`` graph for full-sequence calls; the plugin's code has no graph break
+    there (``torch._dynamo.explain``; fairseq's own decoder loop has one, at its padding check)."""
+
+    _compiled_ode_forward = None
+
+    def compile_ode_forward(self, backend: str) -> None:
+        self._compiled_ode_forward = torch.compile(self.ode_forward, backend=backend, fullgraph=True)
+
+    def run_ode(self, x: Tensor, history: List[Tensor], incremental: bool) -> Tensor:
+        if self._compiled_ode_forward is not None and not incremental:
+            return self._compiled_ode_forward(x, history)
+        return self.ode_forward(x, history)
+
+
 @dataclass
 class DecoderCall:
     """What one ``forward`` call of a decoder layer gives all its evaluations (set for the
@@ -51,7 +67,7 @@ class EncoderCall:
     attn_mask: Optional[Tensor]
 
 
-class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
+class ODEDecoderLayer(CompiledForward, ODEBlockMixin, TransformerDecoderLayerBase):
     """A decoder layer evaluated by an ODE solver; see the module docstring."""
 
     def __init__(self, cfg, no_encoder_attn=False, add_bias_kv=False, add_zero_attn=False):
@@ -179,14 +195,14 @@ class ODEDecoderLayer(ODEBlockMixin, TransformerDecoderLayerBase):
         self._call = DecoderCall(encoder_out, encoder_padding_mask, incremental_state, cross_state, self_attn_mask,
                                  self_attn_padding_mask, need_attn, need_head_weights)
         try:
-            x = self.ode_forward(x, self.ode_context.for_layer(self.layer_index, x))
+            x = self.run_ode(x, self.ode_context.for_layer(self.layer_index, x), incremental_state is not None)
             attn = self._call.attn
         finally:
             self._call = None
         return x, attn, None
 
 
-class ODEEncoderLayer(ODEBlockMixin, TransformerEncoderLayerBase):
+class ODEEncoderLayer(CompiledForward, ODEBlockMixin, TransformerEncoderLayerBase):
     """fairseq's pre-norm encoder layer as an ODE block:
 
         evaluate(z, base, slot) = (base + a) + f,  a = SelfAttn(LN(z)),  f = FFN(LN(z + a))
@@ -226,6 +242,6 @@ class ODEEncoderLayer(ODEBlockMixin, TransformerEncoderLayerBase):
             raise ConfigError("return_fc is not supported by ODE encoder layers")
         self._call = EncoderCall(encoder_padding_mask, attn_mask)
         try:
-            return self.ode_forward(x, self.ode_context.for_layer(self.layer_index, x))
+            return self.run_ode(x, self.ode_context.for_layer(self.layer_index, x), False)
         finally:
             self._call = None

@@ -36,6 +36,9 @@ def schedule_fields():
         ("kv_cache_mode", KV_CACHE_MODE_CHOICES, field(default="per_iter", metadata={
             "help": "incremental decoding caches: per_iter (one self-attention cache per evaluation, exact) or "
                     "shared_final (one cache with the final evaluation's keys, approximate, less memory)"})),
+        ("compile_layers", Optional[str], field(default=None, metadata={
+            "help": "torch.compile each ODE layer's full-sequence forward (training, scoring, the encoder) with "
+                    "this backend, e.g. inductor; incremental decoding steps stay eager. Off by default"})),
     ]
 
 
@@ -43,8 +46,9 @@ def ode_config_from(args, prefix: str = "") -> ODEConfig:
     """The core config from fairseq args/cfg fields with ``prefix``."""
     values = {f"{prefix}{spec.name}": getattr(args, f"{prefix}{spec.name}", None) for spec in OPTIONS}
     cfg = ODEConfig.from_options(values, prefix)
-    cfg.solver = str(cfg.solver)  # fairseq passes ChoiceEnum members
-    cfg.pc_predictor = str(cfg.pc_predictor)
+    for spec in OPTIONS:  # fairseq passes ChoiceEnum members
+        if spec.choices and getattr(cfg, spec.field) is not None:
+            setattr(cfg, spec.field, str(getattr(cfg, spec.field)))
     return cfg
 
 

@@ -25,8 +25,11 @@ class ODEStackMixin(PlanMembers):
         self.ode_cfg, solvers = build_stack(ode_config_from(ode_args, prefix), len(self.layers), dim, prefix)
         self.ode_context = LayerHistory()
         kv_mode = str(getattr(ode_args, "kv_cache_mode", "per_iter") or "per_iter")
+        backend = getattr(ode_args, "compile_layers", None) or None
         for i, (layer, solver) in enumerate(zip(self.layers, solvers)):
             layer.attach(i, solver, self.ode_context, kv_mode)
+            if backend:
+                layer.compile_ode_forward(str(backend))
         self.configured_plan = plan_of(solvers)
         self.iie_start_update = int(getattr(ode_args, "iie_start_update", 0) or 0)
         if self.iie_start_update < 0:
