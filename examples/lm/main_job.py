@@ -6,7 +6,8 @@
 3. fairseq-train iiet_lm_tiny as vanilla (euler) and as IIET (iie, r = 2), equal updates;
 4. IIAD: influence of the IIET model's iterations, a plan from a threshold, and a short
    distillation into E-IIET (the iiad_language_modeling task + iiad_distillation criterion);
-5. fairseq-eval-lm on the test slice: perplexity and scoring speed relative to vanilla.
+5. fairseq-eval-lm on the test slice: perplexity; then the speeds of all three models,
+   measured interleaved in this process (round-robin, median of rounds), relative to vanilla.
 
     python examples/lm/main_job.py [--updates 600] [--work runs/main]
 """
@@ -14,13 +15,16 @@ import argparse
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 
 from iiet_plugin.experiments.corpora import binarize_lm_slice
 from iiet_plugin.experiments.data import corpus_dir
+from iiet_plugin.experiments.models import layer_evaluations
+from iiet_plugin.experiments.protocol import plan_evaluations
 from iiet_plugin.experiments.runner import ToolFailed, run_tool, user_dir
+from iiet_plugin.experiments.speed import checkpoint_speeds
+from iiet_plugin.experiments.timing import machine_line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -55,6 +59,7 @@ def main(argv=None):
     p.add_argument("--threshold", type=float, default=0.3, help="IIAD threshold on the update score")
     p.add_argument("--train-lines", type=int, default=8000)
     p.add_argument("--eval-lines", type=int, default=600)
+    p.add_argument("--speed-rounds", type=int, default=7, help="rounds of the interleaved speed measurement")
     args = p.parse_args(argv)
     print(f"[main] preprocessing {args.train_lines} training verses", flush=True)
     source = corpus_source(args.data, args.work)
@@ -72,45 +77,46 @@ def main(argv=None):
         print(f"[main] training {name} for {updates} updates", flush=True)
         log = run("fairseq-train", data, *common, "--max-update", updates, *flags,
                   "--save-dir", os.path.join(args.work, tag), log_every=r"\| (train_inner|valid) \||iiad_task \| IIAD")
-        # updates/s: fairseq's interval logs, else its end-of-epoch summaries
-        ups = statistics.median(float(u) for u in (re.findall(r"ups=([0-9.]+)", log)
-                                                   or re.findall(r"\| ups ([0-9.]+)", log)))
-        return os.path.join(args.work, tag, "checkpoint_last.pt"), 1.0 / ups, log
+        return os.path.join(args.work, tag, "checkpoint_last.pt"), log
 
-    def score(name, checkpoint, step_s, evals):
+    def score(name, checkpoint, evals):
         out = run("fairseq-eval-lm", data, "--user-dir", user_dir(), "--path", checkpoint, "--gen-subset", "test",
                   "--tokens-per-sample", "128", "--max-tokens", "4096", "--cpu")
         ppl = float(re.search(r"Perplexity: ([0-9.]+)", out).group(1))
-        tok_s = float(re.search(r"\(([0-9.]+) tokens/s\)", out).group(1))
-        rows.append((name, ppl, step_s, tok_s, evals))
+        rows.append((name, checkpoint, ppl, evals))
 
     rows = []
-    vanilla, step_s, _ = train("vanilla (euler)", ["--ode-solver", "euler"], args.updates)
-    score("vanilla (euler)", vanilla, step_s, 2)
-    iiet, step_s, _ = train("IIET r=2", ["--ode-solver", "iie", "--iie-iters", "2"], args.updates)
-    score("IIET r=2", iiet, step_s, 6)
+    vanilla, _ = train("vanilla (euler)", ["--ode-solver", "euler"], args.updates)
+    score("vanilla (euler)", vanilla, layer_evaluations(dict(ode_solver="euler"), 2))
+    iiet, _ = train("IIET r=2", ["--ode-solver", "iie", "--iie-iters", "2"], args.updates)
+    score("IIET r=2", iiet, layer_evaluations(dict(ode_solver="iie", iie_iters=2), 2))
     print("[main] IIAD: influence of each iteration of the IIET model", flush=True)
     print(run("iiet-influence", "--path", iiet, "--data", data, "--batches", "8", "--scores", "update",
               "--thresholds", f"0,{args.threshold},1e9", "--json", os.path.join(args.work, "influence.json"),
               "--heatmap", os.path.join(args.work, "influence.png")).split("teacher plan", 1)[-1].split("DEBUG")[0])
-    eiiet, step_s, log = train(f"E-IIET (IIAD tau={args.threshold:g})",
+    eiiet, log = train(f"E-IIET (IIAD tau={args.threshold:g})",
                                ["--task", "iiad_language_modeling", "--ode-solver", "iie", "--iie-iters", "2",
                                 "--teacher-path", iiet,
                                 "--iiad-threshold", args.threshold, "--criterion", "iiad_distillation",
                                 "--kd-weight", "0.5", "--lr", "0.0005"],
                                args.distill_updates)
     plan = re.search(r"IIAD student plan ([0-9,]+)", log).group(1)
-    score(f"E-IIET (IIAD tau={args.threshold:g}, plan {plan})", eiiet, step_s,
-          sum(int(r) + 1 for r in plan.split(",")))
-    # training-step times of E-IIET include the teacher's forward; they are reported as measured
-    base_train, base_tok = rows[0][2], rows[0][3]
+    score(f"E-IIET (IIAD tau={args.threshold:g}, plan {plan})", eiiet, plan_evaluations(plan))
+    print("[main] speeds: every model in turn, round after round, on the same test batches", flush=True)
+    speeds = checkpoint_speeds([r[1] for r in rows], data, subset="test", rounds=args.speed_rounds)
+    base = speeds[rows[0][1]]
     print(f"\n## WEB Bible, iiet_lm_tiny (2 layers), {args.updates} updates each "
           f"(+{args.distill_updates} distillation updates for E-IIET), test slice ({args.eval_lines} verses)\n")
     print("| model | test ppl | layer evaluations | train step time / vanilla | scoring speed / vanilla |")
     print("|---|---|---|---|---|")
-    for name, ppl, train_s, tok_s, evals in rows:
-        print(f"| {name} | {ppl:.1f} | {evals} ({evals / 2:.1f}x) | {train_s / base_train:.2f} | {tok_s / base_tok:.2f} |")
-    print("\nE-IIET's train step includes the teacher's forward pass. Speeds are medians measured in this run.")
+    for name, checkpoint, ppl, evals in rows:
+        mine = speeds[checkpoint]
+        print(f"| {name} | {ppl:.1f} | {evals} ({evals / 2:.1f}x) | {mine['train_step_s'] / base['train_step_s']:.2f} | "
+              f"{mine['score_tokens_s'] / base['score_tokens_s']:.2f} |")
+    print(f"\nSpeeds: medians of {args.speed_rounds} rounds, the models interleaved in one process "
+          "(iiet_plugin.experiments.speed); a train step is forward + backward of the model's own loss "
+          "(E-IIET without its teacher).")
+    print(f"machine: {machine_line()}")
     print(f"command: python examples/lm/main_job.py --updates {args.updates} --distill-updates "
           f"{args.distill_updates} --threshold {args.threshold:g} --train-lines {args.train_lines}")
 

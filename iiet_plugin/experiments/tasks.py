@@ -99,8 +99,6 @@ class LanguageModelingTask(StudyTask):
                        "--warmup-updates", "50", "--clip-norm", "1.0", "--dropout", "0.1", "--log-format",
                        "simple", "--log-interval", "100", "--no-epoch-checkpoints", "--cpu", "--num-workers", "0",
                        "--no-save-optimizer-state"]
-        self._speed: Dict[str, float] = {}
-
     def describe(self, args) -> str:
         return f"WEB Bible ({args.train_lines} training verses), iiet_lm_tiny (2 layers, 64-d)"
 
@@ -120,11 +118,13 @@ class LanguageModelingTask(StudyTask):
         out = run_tool("fairseq-eval-lm", self.data, "--user-dir", user_dir(), "--path", checkpoint,
                        "--gen-subset", "valid", "--tokens-per-sample", "128", "--max-tokens", "4096", "--cpu",
                        echo_command=False)
-        self._speed[checkpoint] = float(re.search(r"\(([0-9.]+) tokens/s\)", out).group(1))
         return float(re.search(r"Perplexity: ([0-9.]+)", out).group(1))
 
     def speeds(self, checkpoints):
-        return {c: self._speed[c] for c in checkpoints}  # fairseq-eval-lm's tokens/s of each evaluation
+        """Scoring tokens/s of every final model on the same valid batches, interleaved."""
+        from .speed import checkpoint_speeds
+        measured = checkpoint_speeds(checkpoints, self.data, subset="valid")
+        return {c: measured[c]["score_tokens_s"] for c in checkpoints}
 
 
 class TranslationTask(StudyTask):
