@@ -91,3 +91,33 @@ def plot_study(markdown: str, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_curves(curves, metric: str, path: str, title: str = "") -> None:
+    """Learning curves: ``curves = {model: [curve of seed 1, curve of seed 2, ...]}``, each curve a
+    list of (updates, value).  One line per model (the mean over seeds at each validation) with
+    a band from the lowest to the highest seed; overlapping bands mean no measured difference."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for k, (model, runs) in enumerate(curves.items()):
+        runs = [r for r in runs if r]
+        if not runs:
+            continue
+        n = min(len(r) for r in runs)
+        xs = [runs[0][i][0] for i in range(n)]
+        values = [[r[i][1] for r in runs] for i in range(n)]
+        mean = [sum(v) / len(v) for v in values]
+        ax.plot(xs, mean, color=f"C{k}", label=f"{model} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+        if len(runs) > 1:
+            ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=f"C{k}", alpha=0.2)
+    ax.set_xlabel("updates")
+    ax.set_ylabel(metric)
+    if "ppl" in metric:
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

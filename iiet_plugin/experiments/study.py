@@ -73,7 +73,7 @@ def run_study(task: StudyTask, args, models: List[ModelSpec] = STUDY_MODELS) -> 
             print(f"[study] {model.name}, lr {lr:g}, seed {seed} ({time.time() - t0:.0f}s)", flush=True)
             trained = task.train(model, lr, seed, args.budget, os.path.join(args.work, f"{model.slug}_lr{lr:g}_s{seed}"))
             value = task.quality(trained.checkpoint)
-            return value, dict(trained=trained, seed=seed, evaluations=evaluations, plan="")
+            return value, dict(trained=trained, seed=seed, evaluations=evaluations, plan="", curve=task.curve(trained))
 
         chosen[model.name], runs, sweeps[model.name] = sweep_then_seeds(args.lr_list, args.seed_list, train_eval,
                                                                          task.higher_is_better)
@@ -91,26 +91,49 @@ def run_study(task: StudyTask, args, models: List[ModelSpec] = STUDY_MODELS) -> 
                 plan = task.plan_of(student.log)
                 rows.setdefault(name, []).append(dict(trained=student, seed=info["seed"], plan=plan,
                                                       evaluations=plan_evaluations(plan),
-                                                      value=task.quality(student.checkpoint)))
+                                                      value=task.quality(student.checkpoint),
+                                                      curve=task.curve(student)))
     print(f"[study] inference speeds ({time.time() - t0:.0f}s)", flush=True)
     speeds = task.speeds([r["trained"].checkpoint for runs in rows.values() for r in runs])
+    write_curves(task, args, rows)
     return report(task, args, rows, chosen, sweeps, speeds, time.time() - t0)
+
+
+def write_curves(task, args, rows) -> None:
+    """``WORK/curves.json`` (every reported run's curve) and ``WORK/curves.png`` (mean and seed
+    band per model; E-IIET curves start at the teacher's budget)."""
+    import json
+
+    from .plots import plot_curves
+    curves = {name: [r["curve"] for r in runs] for name, runs in rows.items()}
+    for name in curves:
+        if name.startswith("E-IIET"):
+            curves[name] = [[(u + args.budget, v) for u, v in c] for c in curves[name]]
+    text = json.dumps({"metric": task.curve_metric, "curves": curves}, indent=1)
+    atomic_write(os.path.join(args.work, "curves.json"), lambda f: f.write(text.encode("utf-8")))
+    plot_curves(curves, task.curve_metric, os.path.join(args.work, "curves.png"),
+                f"{task.name} study, {args.budget} {task.budget}")
 
 
 def report(task, args, rows, chosen, sweeps, speeds, seconds) -> str:
     base = statistics.median(speeds[r["trained"].checkpoint] for r in rows[STUDY_MODELS[0].name])
     lines = [f"## {task.name.upper()} study: {task.describe(args)}, {args.budget} {task.budget}, seeds {args.seeds}",
-             "", f"| model | {task.metric} (mean ± std) | lr | layer evaluations | speed / vanilla | E-IIET plans |",
-             "|---|---|---|---|---|---|"]
+             "", f"| model | {task.metric} (mean ± std) | best {task.curve_metric} on the curve | lr | layer evaluations "
+                 f"| speed / vanilla | E-IIET plans |",
+             "|---|---|---|---|---|---|---|"]
     for name, runs in rows.items():
         plans = " / ".join(sorted({r["plan"] for r in runs if r["plan"]}))
         speed = statistics.median(speeds[r["trained"].checkpoint] for r in runs) / base
-        lines.append(f"| {name} | {mean_std([r['value'] for r in runs], task.digits)} | {chosen[name]:g} | "
+        best = [(max if task.curve_higher_is_better else min)(v for _, v in r["curve"]) for r in runs if r["curve"]]
+        best_cell = mean_std(best, task.digits) if best else "–"
+        lines.append(f"| {name} | {mean_std([r['value'] for r in runs], task.digits)} | {best_cell} | {chosen[name]:g} | "
                      f"{statistics.mean(r['evaluations'] for r in runs):g} | {speed:.2f} | {plans} |")
     lines += ["", f"Learning rate per model: chosen on seed {args.seed_list[0]} by {task.metric} from the grid "
                   f"{args.lrs}; E-IIET distils at {args.distill_lr:g} for {args.distill_budget} {task.budget} after "
                   f"its teacher's {args.budget}.", "",
               sweep_table(sweeps, chosen, args.seed_list[0], task.metric, "{:.%df}" % task.digits), "",
+              f"Learning curves ({task.curve_metric} at every validation, mean and seed band): "
+              f"{os.path.join(args.work, 'curves.png')} (data: curves.json).",
               f"machine: {machine_line()}",
               f"command: iiet-study {args.command}  "
               f"({time.strftime('%Y-%m-%d')}, {seconds:.0f} s)"]

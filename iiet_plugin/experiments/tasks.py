@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from .corpora import binarize_lm_slice, binarize_pairs, read_pairs
 from .data import corpus_dir
@@ -26,6 +26,15 @@ class Trained:
     log: str
 
 
+Curve = List[Tuple[int, float]]  # (updates, validation metric)
+VALID_LINE = re.compile(r"\| valid on 'valid' subset \|.*?\| ppl ([0-9.]+) \|.*?\| num_updates ([0-9]+)")
+
+
+def fairseq_valid_curve(log: str) -> Curve:
+    """(num_updates, valid ppl) of every validation fairseq-train logged."""
+    return [(int(updates), float(ppl)) for ppl, updates in VALID_LINE.findall(log)]
+
+
 class StudyTask(abc.ABC):
     """One task of the study driver (``iiet-study NAME``)."""
     name: str = ""
@@ -38,6 +47,8 @@ class StudyTask(abc.ABC):
     default_distill_lr: float = 5e-4
     num_layers: int = 0         # layers whose evaluations the table counts
     digits: int = 1
+    curve_metric: str = ""      # what ``curve`` returns, per validation during training
+    curve_higher_is_better: bool = True
 
     def add_arguments(self, parser) -> None:
         """The task's own options (data slice sizes)."""
@@ -63,6 +74,10 @@ class StudyTask(abc.ABC):
     def speeds(self, checkpoints: Sequence[str]) -> Dict[str, float]:
         """Inference speed (items/s) of each checkpoint."""
 
+    @abc.abstractmethod
+    def curve(self, trained: Trained) -> Curve:
+        """The run's learning curve: (updates, ``curve_metric``) at each validation."""
+
     def describe(self, args) -> str:
         return self.name
 
@@ -84,10 +99,13 @@ class LanguageModelingTask(StudyTask):
     name, metric, higher_is_better = "lm", "valid ppl", False
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 200, 60, "0.003,0.01,0.02", 5e-4
     num_layers = 2
+    curve_metric, curve_higher_is_better = "valid ppl", False
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--train-lines", type=int, default=8000, help="training verses of the slice")
         parser.add_argument("--eval-lines", type=int, default=600, help="valid/test verses of the slice")
+        parser.add_argument("--curve-interval", type=int, default=0,
+                            help="validate every N updates for the learning curves (0: each epoch)")
 
     def prepare(self, args, work: str) -> None:
         self.args = args
@@ -99,6 +117,8 @@ class LanguageModelingTask(StudyTask):
                        "--warmup-updates", "50", "--clip-norm", "1.0", "--dropout", "0.1", "--log-format",
                        "simple", "--log-interval", "100", "--no-epoch-checkpoints", "--cpu", "--num-workers", "0",
                        "--no-save-optimizer-state"]
+        if args.curve_interval:
+            self.common += ["--validate-interval-updates", str(args.curve_interval)]
     def describe(self, args) -> str:
         return f"WEB Bible ({args.train_lines} training verses), iiet_lm_tiny (2 layers, 64-d)"
 
@@ -120,6 +140,9 @@ class LanguageModelingTask(StudyTask):
                        echo_command=False)
         return float(re.search(r"Perplexity: ([0-9.]+)", out).group(1))
 
+    def curve(self, trained):
+        return fairseq_valid_curve(trained.log)
+
     def speeds(self, checkpoints):
         """Scoring tokens/s of every final model on the same valid batches, interleaved."""
         from .speed import checkpoint_speeds
@@ -134,12 +157,15 @@ class TranslationTask(StudyTask):
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 400, 100, "0.01,0.02", 5e-4
     num_layers = 2
     digits = 2
+    curve_metric, curve_higher_is_better = "valid ppl (teacher-forced)", False
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--train-lines", type=int, default=30000, help="training pairs, spread over the corpus")
         parser.add_argument("--eval-lines", type=int, default=300, help="valid/test pairs")
         parser.add_argument("--max-words", type=int, default=15,
                             help="keep pairs of at most this many words a side (every split; 0 keeps all)")
+        parser.add_argument("--curve-interval", type=int, default=0,
+                            help="validate every N updates for the learning curves (0: each epoch)")
 
     def prepare(self, args, work: str) -> None:
         self.prep = os.path.join(work, "data")
@@ -152,6 +178,8 @@ class TranslationTask(StudyTask):
                        "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--max-tokens", "4096", "--cpu",
                        "--log-format", "simple", "--no-epoch-checkpoints", "--num-workers", "0",
                        "--no-save-optimizer-state", "--skip-invalid-size-inputs-valid-test"]
+        if args.curve_interval:
+            self.common += ["--validate-interval-updates", str(args.curve_interval)]
         self._speed: Dict[str, float] = {}
 
     def describe(self, args) -> str:
@@ -187,6 +215,9 @@ class TranslationTask(StudyTask):
         self._speed[checkpoint] = float(re.search(r"sentences/s, ([0-9.]+) tokens/s", out).group(1))
         return result.score
 
+    def curve(self, trained):
+        return fairseq_valid_curve(trained.log)
+
     def speeds(self, checkpoints):
         return {c: self._speed[c] for c in checkpoints}  # fairseq-generate's tokens/s of each evaluation
 
@@ -197,6 +228,7 @@ class VisionTask(StudyTask):
     name, metric, higher_is_better, budget = "vision", "top-1", True, "epochs"
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 3, 1, "0.0005,0.001,0.003", 3e-4
     num_layers = 3
+    curve_metric = "top-1"
     MODEL_KWARGS = {"embed_dim": 64, "depth": 3, "num_heads": 2, "patch_size": 7, "global_pool": "avg"}
 
     def add_arguments(self, parser) -> None:
@@ -227,6 +259,10 @@ class VisionTask(StudyTask):
     def quality(self, checkpoint):
         from ..vision.checkpoints import read_checkpoint
         return float(read_checkpoint(checkpoint, "checkpoint")["history"][-1]["top1"])
+
+    def curve(self, trained):
+        from ..vision.checkpoints import read_checkpoint
+        return [(int(h["step"]), float(h["top1"])) for h in read_checkpoint(trained.checkpoint, "checkpoint")["history"]]
 
     def speeds(self, checkpoints, rounds: int = 7, batch: int = 64):
         import torch

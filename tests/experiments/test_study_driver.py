@@ -1,5 +1,6 @@
 """The one study driver (iiet_plugin.experiments.study): its protocol and table with a task
 whose runs are arithmetic, and a real tiny vision study through iiet-vit-train."""
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from iiet_plugin.experiments.tasks import TASKS, StudyTask, Trained
 class ArithmeticTask(StudyTask):
     """Quality = a function of (model, lr, seed); speed = 100 / layer evaluations."""
     name, metric, higher_is_better, budget = "arith", "score", True, "updates"
+    curve_metric = "score"
     default_budget, default_distill_budget, default_lrs = 10, 2, "0.1,0.2"
     num_layers = 2
 
@@ -42,6 +44,10 @@ class ArithmeticTask(StudyTask):
     def quality(self, checkpoint):
         return self.value[checkpoint]
 
+    def curve(self, trained):
+        final = self.value[trained.checkpoint]
+        return [(5, final - 1.0), (10, final + 0.5), (15, final)]  # the best point is not the last
+
     def speeds(self, checkpoints):
         return {c: 100.0 / self.evals[c] for c in checkpoints}
 
@@ -64,12 +70,17 @@ def test_protocol_rows_and_table(tmp_path, capsys):
     assert all(c[1].endswith(("_lr0.2_s1", "_lr0.2_s2")) for c in distils)  # the chosen IIET runs are the teachers
     main_table = text.split("\n\n")[1]  # the heading, then the result table, then the sweep table
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in main_table.splitlines() if line.startswith("| ")}
-    assert rows["vanilla (euler)"][1] == "11.5 ± 0.7" and rows["vanilla (euler)"][2] == "0.1"
-    assert rows["IIET r=2"][1] == "11.5 ± 0.7" and rows["IIET r=2"][3] == "6"  # 2 layers x (r + 1)
-    assert rows["IIET r=2"][4] == "0.33"  # 100/6 vs 100/2
-    assert rows["E-IIET (IIAD tau=0.3)"][3] == "3" and rows["E-IIET (IIAD tau=0.3)"][5].strip(" |") == "1,0"
+    assert rows["vanilla (euler)"][1] == "11.5 ± 0.7" and rows["vanilla (euler)"][3] == "0.1"
+    assert rows["vanilla (euler)"][2] == "12.0 ± 0.7"  # the best point of each seed's curve
+    assert rows["IIET r=2"][1] == "11.5 ± 0.7" and rows["IIET r=2"][4] == "6"  # 2 layers x (r + 1)
+    assert rows["IIET r=2"][5] == "0.33"  # 100/6 vs 100/2
+    assert rows["E-IIET (IIAD tau=0.3)"][4] == "3" and rows["E-IIET (IIAD tau=0.3)"][6].strip(" |") == "1,0"
     assert rows["E-IIET (IIAD tau=0.6)"][1] == "10.9 ± 0.7"
     assert "machine: cpu " in text and "command: iiet-study arith --seeds 1,2" in text
+    saved = json.loads((tmp_path / "curves.json").read_text())
+    assert saved["metric"] == "score" and len(saved["curves"]["IIET r=2"]) == 2
+    assert saved["curves"]["E-IIET (IIAD tau=0.3)"][0][0][0] == 5 + 10  # after the teacher's budget
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_evaluations_come_from_the_core():
@@ -116,4 +127,17 @@ def test_tiny_vision_study_runs_the_real_tools(tmp_path):
     assert [r.split(" | ")[0][2:] for r in rows] == ["vanilla (euler)", "IIET r=1", "E-IIET (IIAD tau=0.3)"]
     top1 = [float(r.split(" | ")[1].split(" ±")[0]) for r in rows]
     assert all(10.0 < t <= 100.0 for t in top1)  # above chance (10 classes) after one epoch
-    assert rows[1].split(" | ")[3] == "6"  # 3 blocks x 2 evaluations
+    assert rows[1].split(" | ")[4] == "6"  # 3 blocks x 2 evaluations
+    assert (tmp_path / "curves.png").exists()
+
+
+def test_fairseq_valid_curve_reads_fairseq_train_logs():
+    from iiet_plugin.experiments.tasks import fairseq_valid_curve
+    log = "\n".join([
+        "2026-11-29 08:54:04 | INFO | valid | epoch 001 | valid on 'valid' subset | loss 8.155 | ppl 284.97 | wps 22523.3 "
+        "| wpb 1893.9 | bsz 14.9 | num_updates 106",
+        "2026-11-29 08:54:10 | INFO | train_inner | epoch 002:     50 / 106 loss=7.9, ppl=238.6, num_updates=156",
+        "2026-11-29 09:00:59 | INFO | valid | epoch 001 | valid on 'valid' subset | loss 3.273 | ce 6.527 | nll_loss 6.527 "
+        "| kl 0.0189 | ppl 92.21 | wps 4064.8 | wpb 1893.9 | bsz 14.9 | num_updates 212 | best_loss 3.273",
+    ])
+    assert fairseq_valid_curve(log) == [(106, 284.97), (212, 92.21)]
