@@ -37,6 +37,13 @@ class CompiledForward:
     _compiled_ode_forward = None
 
     def compile_ode_forward(self, backend: str) -> None:
+        """Every layer is its own graph (TorchDynamo guards on the module), all of one code
+        object, whose cache holds ``recompile_limit`` entries (default 8): each compiled layer
+        raises the limit by two (a static and a dynamic-shape entry), so deep stacks and several
+        models in one process do not hit it."""
+        import torch._dynamo
+        config = torch._dynamo.config
+        config.recompile_limit = max(config.recompile_limit, 8) + 2
         self._compiled_ode_forward = torch.compile(self.ode_forward, backend=backend, fullgraph=True)
 
     def run_ode(self, x: Tensor, history: List[Tensor], incremental: bool) -> Tensor:

@@ -57,3 +57,16 @@ def test_mt_compiled_encoder_and_decoder_layers():
     assert torch.allclose(out, ref, atol=1e-5)
     for name, g in ref_grads.items():
         assert torch.allclose(grads[name], g, atol=1e-5, rtol=1e-4), name
+
+
+def test_deep_stack_does_not_hit_the_recompile_limit():
+    """Each compiled layer is a separate graph of the same code object: 10 layers (more than
+    TorchDynamo's default of 8 entries) train without a recompile-limit failure."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model, _, _ = build_lm("--ode-solver", "pc", "--dropout", "0", "--decoder-layers", "10", "--decoder-embed-dim", "16",
+                           "--decoder-ffn-embed-dim", "32", "--decoder-input-dim", "16", "--decoder-output-dim", "16",
+                           "--compile-layers", "aot_eager")
+    tokens = torch.randint(4, 40, (2, 9))
+    model(tokens)[0].sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
