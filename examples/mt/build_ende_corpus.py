@@ -10,7 +10,7 @@ short, length-ratio outliers, duplicates) and splits them with a stable hash (90
 
     python examples/mt/build_ende_corpus.py OUT [--packages ...]
 
-The corpus in ../shared/data/mt/en-de was built from the same kind of sources plus
+The team's offline corpus ($IIET_DATA/mt/en-de) was built from the same kind of sources plus
 documentation paragraphs (GNOME help, Debian Handbook/Reference); this script covers the
 gettext part, which is most of it.
 """

@@ -67,7 +67,7 @@ class PlanMembers:
     ``plan()``, ``set_plan(plan)``, ``evaluations()``.  A host defines ``solvers()``."""
 
     def solvers(self) -> List[ODESolver]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define solvers(): its layers' ODE solvers in order")
 
     def plan(self) -> IterationPlan:
         """The iteration plan the stack runs now (non-IIET layers count 0)."""

@@ -1,15 +1,20 @@
-"""Run under the previous release (PYTHONPATH=/tmp/old_release): tiny checkpoints and their outputs."""
-import os, subprocess, sys, json, random
+"""Run under the previous release: tiny checkpoints and their outputs (see README.md here).
+
+    git worktree add OLD ad9946d
+    PYTHONPATH=OLD python make_fixtures.py OUT       # OLD: the previous release's checkout
+"""
+import os, subprocess, sys, json, random, tempfile
 import torch
 import iiet_plugin
-assert iiet_plugin.__file__.startswith("/tmp/old_release"), iiet_plugin.__file__
+OLD = os.environ["PYTHONPATH"].split(os.pathsep)[0]
+assert os.path.abspath(iiet_plugin.__file__).startswith(os.path.abspath(OLD)), iiet_plugin.__file__
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
 BIN = os.path.dirname(sys.executable)
 UD = os.path.dirname(iiet_plugin.__file__)
 random.seed(0)
 words = [f"w{i}" for i in range(30)]
-work = "/tmp/oldfix/work"
+work = tempfile.mkdtemp()
 os.makedirs(work, exist_ok=True)
 for split, n in (("train", 1000), ("valid", 100), ("test", 50)):
     for lang in ("en", "de", "txt"):
@@ -18,7 +23,7 @@ for split, n in (("train", 1000), ("valid", 100), ("test", 50)):
                 f.write(" ".join(random.choice(words) for _ in range(random.randint(3, 9))) + "\n")
 def run(*a):
     p = subprocess.run([os.path.join(BIN, a[0]), *map(str, a[1:])], capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH="/tmp/old_release"))
+                       env=dict(os.environ, PYTHONPATH=OLD))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
 run("fairseq-preprocess", "--only-source", "--trainpref", f"{work}/train.txt", "--validpref", f"{work}/valid.txt",
     "--destdir", f"{OUT}/lm-bin", "--workers", "1")
