@@ -1,7 +1,17 @@
 """The models a study or benchmark compares, as the core's options (``iiet_plugin.ode.OPTIONS``
-names), turned into each host's flags, with layer evaluations counted by the core."""
+names), turned into each host's flags, with layer evaluations counted by the core.
+
+Besides the solver options a compared model may change how it is trained:
+
+- ``depth_multiplier``: vanilla with k times the layers, i.e. about the training FLOPs of a
+  model that evaluates each layer k times (IIET r = k - 1) -- the compute-matched baseline;
+- ``start_fraction``: the paper's two-stage recipe, vanilla updates first and the IIET
+  iterations from ``iie_start_update = start_fraction x budget`` on;
+- ``init_from``: continue from another compared model's trained checkpoint (same seed and
+  rate) for the driver's ``--continue-budget`` more updates, e.g. IIET from a trained vanilla.
+"""
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..ode import ODEConfig, build_stack, evaluations
 
@@ -13,6 +23,9 @@ class ModelSpec:
     """A compared model: a label and the ODE options that make it."""
     name: str
     options: Options = field(default_factory=dict)
+    depth_multiplier: int = 1
+    start_fraction: float = 0.0
+    init_from: Optional[str] = None  # a MODEL_CHOICES key
 
     @property
     def slug(self) -> str:
@@ -34,6 +47,46 @@ def iiet(r: int) -> ModelSpec:
 
 
 STUDY_MODELS: List[ModelSpec] = [VANILLA, RK2, PC, iiet(2)]
+
+MODEL_CHOICES: Dict[str, ModelSpec] = {
+    "vanilla": VANILLA,
+    "vanilla-x2": ModelSpec("vanilla, 2x layers (FLOPs of IIET r=1)", VANILLA.options, depth_multiplier=2),
+    "vanilla-x3": ModelSpec("vanilla, 3x layers (FLOPs of IIET r=2)", VANILLA.options, depth_multiplier=3),
+    "rk2": RK2,
+    "rk4": RK4,
+    "pc": PC,
+    "iiet-r1": iiet(1),
+    "iiet-r2": iiet(2),
+    "iiet-r2-recipe": ModelSpec("IIET r=2, paper recipe (iterations from 50% of updates)", iiet(2).options,
+                                start_fraction=0.5),
+    "vanilla-continued": ModelSpec("vanilla, continued", VANILLA.options, init_from="vanilla"),
+    "iiet-r2-from-vanilla": ModelSpec("IIET r=2 from trained vanilla", iiet(2).options, init_from="vanilla"),
+}
+"""``iiet-study --models`` keys.  The default study is ``vanilla,rk2,pc,iiet-r2`` (STUDY_MODELS)."""
+
+
+def choose_models(text: str) -> List[ModelSpec]:
+    """``"vanilla,iiet-r2"`` -> the specs, in that order; a ConfigError names unknown keys and
+    a continued model whose starting model is not in the list."""
+    from ..ode.errors import ConfigError
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in MODEL_CHOICES]
+    if unknown or not keys:
+        raise ConfigError(f"--models: unknown {', '.join(unknown) or 'empty list'}; allowed: {', '.join(MODEL_CHOICES)}")
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"--models: a model is named twice in {text!r}")
+    for k in keys:
+        start = MODEL_CHOICES[k].init_from
+        if start and start not in keys:
+            raise ConfigError(f"--models: {k} continues from {start}, which must be in the list too")
+    return [MODEL_CHOICES[k] for k in keys]
+
+
+def model_key(model: ModelSpec) -> str:
+    for key, spec in MODEL_CHOICES.items():
+        if spec == model:
+            return key
+    return model.slug
 BENCH_MODELS: List[ModelSpec] = [VANILLA, ModelSpec("rk2 (gated)", RK2.options), ModelSpec("rk4", RK4.options),
                                  ModelSpec("pc (rk2 predictor)", PC.options)] + [
     ModelSpec(f"iie r={r}", iiet(r).options) for r in (1, 2, 3, 4)]
@@ -47,6 +100,12 @@ def flags(options: Options, prefixes: Sequence[str] = ("",)) -> List[str]:
         for name, value in options.items():
             out += [f"--{prefix}{name.replace('_', '-')}", str(value)]
     return out
+
+
+def model_evaluations(model: ModelSpec, num_layers: int) -> int:
+    """Layer evaluations per forward of ``model`` on a ``num_layers``-layer task (its depth
+    multiplier applied)."""
+    return layer_evaluations(model.options, num_layers * model.depth_multiplier)
 
 
 def layer_evaluations(options: Options, num_layers: int) -> int:

@@ -93,12 +93,15 @@ def plot_study(markdown: str, path: str) -> None:
     plt.close(fig)
 
 
-def plot_curves(curves, metric: str, path: str, title: str = "") -> None:
+def plot_curves(curves, metric: str, path: str, title: str = "", xlabel: str = "updates") -> None:
     """Learning curves: ``curves = {model: [curve of seed 1, curve of seed 2, ...]}``, each curve a
-    list of (updates, value).  One line per model (the mean over seeds at each validation) with
+    list of (x, value), x being updates unless ``xlabel`` says otherwise.  One line per model (the mean over seeds at each validation) with
     a band from the lowest to the highest seed; overlapping bands mean no measured difference."""
+    import logging
+
     import matplotlib
     matplotlib.use("Agg")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq may have set the root logger to DEBUG
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for k, (model, runs) in enumerate(curves.items()):
@@ -112,7 +115,7 @@ def plot_curves(curves, metric: str, path: str, title: str = "") -> None:
         ax.plot(xs, mean, color=f"C{k}", label=f"{model} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
         if len(runs) > 1:
             ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=f"C{k}", alpha=0.2)
-    ax.set_xlabel("updates")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(metric)
     if "ppl" in metric:
         ax.set_yscale("log")

@@ -1,5 +1,6 @@
-"""The comparison protocol the studies share: equal updates for every model, and each model at
-its own learning rate, chosen from a grid on the first seed.
+"""The comparison protocol the studies share: equal updates for every model, each model at its
+own learning rate, chosen from a grid on the first seed (the other seeds run at the chosen rate
+only), and the plateau criterion the budgets are judged by.
 
 Why a grid: at CPU budgets (a few hundred updates) every model is learning-rate limited, and
 the solvers do not share one best rate (an IIET with r = 2 iterations wants a larger one than
@@ -7,23 +8,37 @@ vanilla), so one shared rate would measure the rate, not the solver.  The sweep 
 next to the result; the other seeds run at the chosen rate only.
 """
 import statistics
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 Run = Tuple[float, dict]  # (the metric the rate is chosen on, whatever the study keeps)
 
 
-def sweep_then_seeds(lrs: Sequence[float], seeds: Sequence[int], train_eval: Callable[[float, int], Run],
-                     higher_is_better: bool) -> Tuple[float, List[Run], Dict[float, float]]:
-    """Run ``train_eval(lr, seeds[0])`` for every rate, keep the best, run the other seeds at it.
+def choose_rate(sweep: Dict[float, float], higher_is_better: bool) -> float:
+    """The rate of the grid with the best first-seed metric (``{rate: metric}``)."""
+    if not sweep:
+        raise ValueError("need at least one learning rate")
+    return (max if higher_is_better else min)(sweep, key=lambda lr: sweep[lr])
 
-    Returns (chosen rate, one run per seed in ``seeds`` order, {rate: first-seed metric})."""
-    if not lrs or not seeds:
-        raise ValueError("need at least one learning rate and one seed")
-    sweep = {lr: train_eval(lr, seeds[0]) for lr in lrs}
-    choose = max if higher_is_better else min
-    best = choose(lrs, key=lambda lr: sweep[lr][0])
-    runs = [sweep[best]] + [train_eval(best, seed) for seed in seeds[1:]]
-    return best, runs, {lr: run[0] for lr, run in sweep.items()}
+
+PLATEAU_TAIL, PLATEAU_GAIN = 0.2, 0.01
+
+
+def plateau_gain(curve: Sequence[Tuple[float, float]], higher_is_better: bool, tail: float = PLATEAU_TAIL) -> float:
+    """How much the best metric improved during the last ``tail`` of the updates, relative to
+    the best before: the plateau criterion is ``gain < PLATEAU_GAIN`` (1 % over the last 20 %).
+    NaN for a curve with no point before or inside the tail."""
+    if not curve:
+        return float("nan")
+    last = curve[-1][0]
+    before = [v for u, v in curve if u <= (1 - tail) * last]
+    inside = [v for u, v in curve if u > (1 - tail) * last]
+    if not before or not inside:
+        return float("nan")
+    if higher_is_better:
+        old, new = max(before), max(before + inside)
+        return (new - old) / abs(old) if old else float("nan")
+    old, new = min(before), min(before + inside)
+    return (old - new) / abs(old) if old else float("nan")
 
 
 def sweep_cell(sweep: Dict[float, float], chosen: float, fmt: str = "{:.1f}") -> str:
@@ -41,15 +56,6 @@ def sweep_table(sweeps: Dict[str, Dict[float, float]], chosen: Dict[str, float],
     lines = [f"| model | seed-{seed} {metric} per lr (chosen in bold) |", "|---|---|"]
     lines += [f"| {name} | {sweep_cell(sweep, chosen[name], fmt)} |" for name, sweep in sweeps.items()]
     return "\n".join(lines)
-
-
-def add_protocol_args(parser, lrs: str, distill_lr: float) -> None:
-    """The options every study shares: seeds, IIAD thresholds, the rate grid, the distillation rate."""
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--thresholds", default="0.3,0.6", help="IIAD thresholds of the `update` score")
-    parser.add_argument("--lrs", default=lrs,
-                        help="learning-rate grid; each model's rate is chosen on the first seed (iiet_plugin.experiments.protocol)")
-    parser.add_argument("--distill-lr", type=float, default=distill_lr)
 
 
 def mean_std(values: Sequence[float], digits: int = 1) -> str:

@@ -8,6 +8,17 @@ from typing import Optional
 from ..ode.errors import ConfigError
 
 
+_TOOL_THREADS: Optional[int] = None
+
+
+def set_tool_threads(threads: Optional[int]) -> None:
+    """CPU threads of every tool this process starts from now on (``OMP_NUM_THREADS``); None
+    leaves the tools' own default.  A study with ``--jobs 2`` on 2 cores gives each of its two
+    concurrent trainings one thread, so they do not oversubscribe the cores."""
+    global _TOOL_THREADS
+    _TOOL_THREADS = threads
+
+
 class ToolFailed(RuntimeError):
     """A tool exited with an error; the message ends with the tail of its output."""
 
@@ -28,6 +39,8 @@ def run_tool(tool: str, *args, progress: Optional[str] = None, echo_command: boo
     if echo_command:
         print("$", tool, " ".join(cmd[1:])[:200], flush=True)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
+    if _TOOL_THREADS:
+        env.update(OMP_NUM_THREADS=str(_TOOL_THREADS), MKL_NUM_THREADS=str(_TOOL_THREADS))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
     for line in proc.stdout:

@@ -1,26 +1,44 @@
-"""The study driver: vanilla vs RK2 vs PCformer vs IIET vs E-IIET on one task, real data.
+"""The study driver: vanilla, its compute-matched deeper form, RK2, PCformer, IIET (from
+scratch, with the paper's two-stage recipe, from a trained vanilla) and E-IIET on one task,
+real data.
 
-    iiet-study lm|mt|vision [--budget N] [--seeds 1,2,3] [--lrs ...] [--thresholds 0.3,0.6] [--data DIR]
+    iiet-study lm|mt|vision [--models vanilla,iiet-r2,...] [--budget N] [--seeds 1,2,3]
+                            [--lrs ...] [--thresholds 0.3,0.6] [--jobs 2] [--data DIR]
 
-Protocol (``protocol.sweep_then_seeds``): equal budgets for every model; each model at its own
-learning rate from ``--lrs``, chosen on the first seed; the other seeds at the chosen rate.
-E-IIET: IIAD distillation of each seed's IIET at each threshold of the ``update`` influence
-score, for ``--distill-budget`` more.  The table reports the task's metric (mean +- std over
-seeds), the rate, layer evaluations per forward (counted by the core from the options or the
-E-IIET plan), and inference speed relative to vanilla (median over seeds).  ``--out FILE``
-also writes the Markdown (atomically).
+Protocol: equal update budgets for every model trained from scratch; each model at its own
+learning rate from ``--lrs``, chosen on the first seed (``protocol.choose_rate``); the other
+seeds at the chosen rate.  A model continued from another (``init_from``) trains
+``--continue-budget`` more updates from that model's checkpoint of the same seed, at its rate.
+E-IIET: IIAD distillation of each seed's IIET (from scratch) at each threshold of the
+``update`` influence score, for ``--distill-budget`` more.
+
+The report: the task's metric (mean +- std over seeds), the best point of the learning curves,
+the plateau criterion (``protocol.plateau_gain``: < 1 % over the last 20 % of updates), the
+rate, layer evaluations per forward (counted by the core), training FLOPs relative to vanilla,
+and inference speed relative to vanilla (interleaved, in one process, at the end).  Curves go
+to ``WORK/curves.json``, ``curves.png`` (vs updates) and ``curves_flops.png`` (vs training FLOPs).
+
+Every finished run leaves ``result.json`` in its folder; a rerun with the same settings reuses
+it, so a long study can be stopped and continued (``--fresh`` retrains everything).
+``--jobs N`` trains N runs at a time, each tool with cores / N threads; the speed measurement
+always runs alone.  ``--out FILE`` also writes the Markdown (atomically).
 """
 import argparse
+import json
 import os
 import statistics
 import sys
 import time
-from typing import Dict, List, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Dict, List, Optional
 
 from ..atomic_io import atomic_write
+from ..ode.errors import ConfigError
 from .data import DATA_ENV
-from .models import STUDY_MODELS, ModelSpec, layer_evaluations
-from .protocol import floats, mean_std, plan_evaluations, sweep_table, sweep_then_seeds
+from .models import STUDY_MODELS, ModelSpec, choose_models, model_evaluations, model_key
+from .protocol import (PLATEAU_GAIN, PLATEAU_TAIL, choose_rate, floats, mean_std, plan_evaluations, plateau_gain,
+                       sweep_table)
+from .runner import set_tool_threads
 from .tasks import TASKS, StudyTask, Trained
 from .timing import machine_line
 
@@ -30,23 +48,32 @@ def parser_for(task: StudyTask) -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=None, help=f"the data root (default: ${DATA_ENV})")
     p.add_argument("--work", default=os.path.join("runs", f"study_{task.name}"), help="runs and data slices")
+    p.add_argument("--models", default="vanilla,rk2,pc,iiet-r2",
+                   help="compared models (iiet_plugin.experiments.models.MODEL_CHOICES keys)")
     p.add_argument("--budget", type=int, default=task.default_budget, help=f"training {task.budget} per model")
     p.add_argument("--distill-budget", type=int, default=task.default_distill_budget,
                    help=f"E-IIET distillation {task.budget} after the teacher's")
+    p.add_argument("--continue-budget", type=int, default=0,
+                   help=f"{task.budget} of a model continued from another's checkpoint (default: --budget / 4)")
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--lrs", default=task.default_lrs, help="learning-rate grid; each model's rate is chosen on "
                                                           "the first seed")
     p.add_argument("--distill-lr", type=float, default=task.default_distill_lr)
     p.add_argument("--thresholds", default="0.3,0.6", help="IIAD thresholds of the `update` score ('' for none)")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at a time (each tool gets cores / jobs threads)")
+    p.add_argument("--fresh", action="store_true", help="retrain every run instead of reusing finished ones")
     p.add_argument("--out", default="", help="also write the result (Markdown) to this file")
     task.add_arguments(p)
     return p
 
 
-def check(p: argparse.ArgumentParser, args) -> None:
+def check(p: argparse.ArgumentParser, args, task: Optional[StudyTask] = None) -> None:
     """Every option checked before any work."""
-    if args.budget < 1 or args.distill_budget < 0:
-        p.error(f"--budget must be >= 1 and --distill-budget >= 0, got {args.budget} and {args.distill_budget}")
+    if args.budget < 1 or args.distill_budget < 0 or args.continue_budget < 0:
+        p.error(f"--budget must be >= 1, --distill-budget and --continue-budget >= 0, got {args.budget}, "
+                f"{args.distill_budget} and {args.continue_budget}")
+    if args.jobs < 1:
+        p.error(f"--jobs must be >= 1, got {args.jobs}")
     try:
         args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
         args.lr_list = floats(args.lrs)
@@ -55,85 +82,235 @@ def check(p: argparse.ArgumentParser, args) -> None:
         p.error(f"--seeds/--lrs/--thresholds: {e}")
     if not args.seed_list or not args.lr_list or any(lr <= 0 for lr in args.lr_list):
         p.error("--seeds and --lrs need at least one value each, and rates > 0")
+    try:
+        args.model_list = choose_models(args.models)
+    except ConfigError as e:
+        p.error(str(e))
+    if task is not None:
+        refusals = [why for why in map(task.refuse, args.model_list) if why]
+        check_args = getattr(task, "check_args", None)
+        refusals += [why for why in [check_args(args) if check_args else None] if why]
+        if refusals:
+            p.error(refusals[0])
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         p.error(f"--out: folder {os.path.dirname(os.path.abspath(args.out))} does not exist")
+    args.continue_budget = args.continue_budget or max(1, args.budget // 4)
 
 
-def run_study(task: StudyTask, args, models: List[ModelSpec] = STUDY_MODELS) -> str:
+class Lanes:
+    """Runs independent jobs ``jobs`` at a time (threads, each waiting on a tool's subprocess)."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        set_tool_threads(max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
+
+    def map(self, fns: List[Callable[[], dict]]) -> List[dict]:
+        if self.jobs == 1 or len(fns) < 2:
+            return [fn() for fn in fns]
+        with ThreadPoolExecutor(self.jobs) as pool:
+            return [f.result() for f in [pool.submit(fn) for fn in fns]]
+
+
+def run_once(out: str, key: str, fresh: bool, fn: Callable[[], dict]) -> dict:
+    """``fn()``'s result, saved as ``out/result.json`` (atomically) with ``key``; reused when a
+    finished run with the same key is there (and ``fresh`` is off)."""
+    path = os.path.join(out, "result.json")
+    if not fresh and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)  # data only: numbers, strings, lists
+        if saved.get("key") == key:
+            print(f"[study] reusing {out}", flush=True)
+            return saved
+    result = dict(fn(), key=key)
+    text = json.dumps(result, indent=1)
+    os.makedirs(out, exist_ok=True)
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return result
+
+
+def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -> str:
     """Train, distil and evaluate every model; returns the Markdown report."""
     t0 = time.time()
+    models = models if models is not None else getattr(args, "model_list", STUDY_MODELS)
     task.prepare(args, args.work)
-    rows: Dict[str, List[dict]] = {}
-    chosen: Dict[str, float] = {}
+    lanes = Lanes(args.jobs)
+    fresh = getattr(args, "fresh", False)
+    setting = task.describe(args)
+
+    def elapsed() -> str:
+        return f"{time.time() - t0:.0f}s"
+
+    def train_job(model: ModelSpec, lr: float, seed: int, budget: int, init: Optional[dict] = None):
+        out = os.path.join(args.work, f"{model.slug}_lr{lr:g}_s{seed}")
+        key = json.dumps([setting, model.name, model.options, model.depth_multiplier, model.start_fraction,
+                          init["checkpoint"] if init else None, lr, seed, budget], sort_keys=True, default=str)
+
+        def fn():
+            print(f"[study] {model.name}, lr {lr:g}, seed {seed} ({elapsed()})", flush=True)
+            trained = task.train(model, lr, seed, budget, out, init["checkpoint"] if init else None)
+            return dict(checkpoint=trained.checkpoint, value=task.quality(trained.checkpoint),
+                        curve=task.curve(trained), plan="", seed=seed, lr=lr)
+        return lambda: run_once(out, key, fresh, fn)
+
+    def distil_job(teacher: dict, model: ModelSpec, tau: float, seed: int):
+        out = os.path.dirname(teacher["checkpoint"]) + f"_eiiet_{tau:g}"
+        key = json.dumps([setting, teacher["key"], tau, args.distill_lr, args.distill_budget, seed], sort_keys=True)
+
+        def fn():
+            print(f"[study] E-IIET tau={tau:g} of {model.name}, seed {seed} ({elapsed()})", flush=True)
+            student = task.distil(Trained(teacher["checkpoint"], ""), model, tau, args.distill_lr, seed,
+                                  args.distill_budget, out)
+            return dict(checkpoint=student.checkpoint, value=task.quality(student.checkpoint),
+                        curve=task.curve(student), plan=task.plan_of(student.log), seed=seed, lr=args.distill_lr)
+        return lambda: run_once(out, key, fresh, fn)
+
+    seeds, first = args.seed_list, args.seed_list[0]
+    scratch = [m for m in models if not m.init_from]
+    # 1. every rate on the first seed; 2. the other seeds at each model's chosen rate
+    swept = lanes.map([train_job(m, lr, first, args.budget) for m in scratch for lr in args.lr_list])
     sweeps: Dict[str, Dict[float, float]] = {}
-    for model in models:
-        evaluations = layer_evaluations(model.options, task.num_layers)
-
-        def train_eval(lr, seed, model=model, evaluations=evaluations):
-            print(f"[study] {model.name}, lr {lr:g}, seed {seed} ({time.time() - t0:.0f}s)", flush=True)
-            trained = task.train(model, lr, seed, args.budget, os.path.join(args.work, f"{model.slug}_lr{lr:g}_s{seed}"))
-            value = task.quality(trained.checkpoint)
-            return value, dict(trained=trained, seed=seed, evaluations=evaluations, plan="", curve=task.curve(trained))
-
-        chosen[model.name], runs, sweeps[model.name] = sweep_then_seeds(args.lr_list, args.seed_list, train_eval,
-                                                                         task.higher_is_better)
-        rows[model.name] = [dict(info, value=value) for value, info in runs]
-        if model.solver != "iie" or not args.distill_budget:
-            continue
+    chosen: Dict[str, float] = {}
+    runs: Dict[str, List[dict]] = {}
+    for i, m in enumerate(scratch):
+        results = swept[i * len(args.lr_list):(i + 1) * len(args.lr_list)]
+        sweeps[m.name] = {lr: r["value"] for lr, r in zip(args.lr_list, results)}
+        chosen[m.name] = choose_rate(sweeps[m.name], task.higher_is_better)
+        runs[m.name] = [results[args.lr_list.index(chosen[m.name])]]
+    more = lanes.map([train_job(m, chosen[m.name], s, args.budget) for m in scratch for s in seeds[1:]])
+    for i, m in enumerate(scratch):
+        runs[m.name] += more[i * (len(seeds) - 1):(i + 1) * (len(seeds) - 1)]
+    # 3. continued models and E-IIET students (each needs a finished run of step 1-2)
+    by_key = {model_key(m): m for m in models}
+    later, names = [], []
+    for m in models:
+        if m.init_from:
+            start = by_key[m.init_from]
+            chosen[m.name] = chosen[start.name]
+            for k, s in enumerate(seeds):
+                later.append(train_job(m, chosen[m.name], s, args.continue_budget, init=runs[start.name][k]))
+                names.append(m.name)
+    teachers = [m for m in scratch if m.solver == "iie" and not m.start_fraction and args.distill_budget]
+    for m in teachers:
         for tau in args.tau_list:
-            name = f"E-IIET (IIAD tau={tau:g})"
+            name = f"E-IIET (IIAD tau={tau:g})" if len(teachers) == 1 else f"E-IIET of {m.name} (IIAD tau={tau:g})"
             chosen[name] = args.distill_lr
-            for _, info in runs:
-                print(f"[study] {name}, seed {info['seed']} ({time.time() - t0:.0f}s)", flush=True)
-                teacher: Trained = info["trained"]
-                out = os.path.join(os.path.dirname(teacher.checkpoint) + f"_eiiet_{tau:g}")
-                student = task.distil(teacher, model, tau, args.distill_lr, info["seed"], args.distill_budget, out)
-                plan = task.plan_of(student.log)
-                rows.setdefault(name, []).append(dict(trained=student, seed=info["seed"], plan=plan,
-                                                      evaluations=plan_evaluations(plan),
-                                                      value=task.quality(student.checkpoint),
-                                                      curve=task.curve(student)))
-    print(f"[study] inference speeds ({time.time() - t0:.0f}s)", flush=True)
-    speeds = task.speeds([r["trained"].checkpoint for runs in rows.values() for r in runs])
-    write_curves(task, args, rows)
-    return report(task, args, rows, chosen, sweeps, speeds, time.time() - t0)
+            for k, s in enumerate(seeds):
+                later.append(distil_job(runs[m.name][k], m, tau, s))
+                names.append(name)
+    for name, result in zip(names, lanes.map(later)):
+        runs.setdefault(name, []).append(result)
+    print(f"[study] inference speeds ({elapsed()})", flush=True)
+    speeds = task.speeds([r["checkpoint"] for rs in runs.values() for r in rs])
+    specs = describe_runs(task, args, models, runs)
+    write_curves(task, args, runs, specs)
+    print(f"[study] diagnostics ({elapsed()})", flush=True)
+    diagnostics = write_diagnostics(task, args, runs, [m.name for m in models], fresh)
+    return report(task, args, runs, specs, chosen, sweeps, speeds, time.time() - t0, diagnostics)
 
 
-def write_curves(task, args, rows) -> None:
-    """``WORK/curves.json`` (every reported run's curve) and ``WORK/curves.png`` (mean and seed
-    band per model; E-IIET curves start at the teacher's budget)."""
-    import json
+def write_diagnostics(task: StudyTask, args, runs: Dict[str, List[dict]], names: List[str], fresh: bool) -> List[str]:
+    """Diagnostics over training of each model's first-seed run (``diagnostics``), cached in the
+    run's folder; ``WORK/diagnostics.png`` and ``diagnostics.json``; returns the summary table."""
+    from .diagnostics import plot_diagnostics, summary_lines
+    series = {}
+    for name in names:
+        run = runs[name][0]
+        folder = os.path.dirname(run["checkpoint"])
+        found = run_once(os.path.join(folder, "diagnostics"), run["key"], fresh,
+                         lambda: dict(series=task.diagnose(folder)))["series"]
+        if found:
+            series[name] = found
+    if not series:
+        return []
+    text = json.dumps(series, indent=1)
+    atomic_write(os.path.join(args.work, "diagnostics.json"), lambda f: f.write(text.encode("utf-8")))
+    plot_diagnostics(series, os.path.join(args.work, "diagnostics.png"), f"{task.name} study, seed {args.seed_list[0]}")
+    return summary_lines(series)
 
+
+def describe_runs(task: StudyTask, args, models: List[ModelSpec], runs: Dict[str, List[dict]]) -> Dict[str, dict]:
+    """Per reported name: evaluations per forward, updates before its own (teacher's or starting
+    model's), and training FLOPs in all (its own and those before it; 0 when not estimated)."""
+    by_name = {m.name: m for m in models}
+    by_key = {model_key(m): m for m in models}
+    specs: Dict[str, dict] = {}
+    for m in models:
+        if m.init_from:
+            continue
+        flops = task.curve_flops(m, [(args.budget, 0.0)], args.budget)[0][0]
+        specs[m.name] = dict(evaluations=model_evaluations(m, task.num_layers), offset=0, offset_flops=0.0,
+                             flops=flops, model=m)
+    for m in models:
+        if m.init_from:
+            start = specs[by_key[m.init_from].name]
+            own = task.curve_flops(m, [(args.continue_budget, 0.0)], args.continue_budget)[0][0]
+            specs[m.name] = dict(evaluations=model_evaluations(m, task.num_layers), offset=args.budget,
+                                 offset_flops=start["flops"], flops=start["flops"] + own, model=m)
+    for name, rs in runs.items():
+        if name not in by_name:  # E-IIET: its plan, after the teacher's budget
+            specs[name] = dict(evaluations=statistics.mean(plan_evaluations(r["plan"]) for r in rs),
+                               offset=args.budget, offset_flops=None, flops=None, model=None)
+    return specs
+
+
+def write_curves(task: StudyTask, args, runs: Dict[str, List[dict]], specs: Dict[str, dict]) -> None:
+    """``WORK/curves.json`` (every reported run's curve, vs updates and vs training FLOPs),
+    ``WORK/curves.png`` and ``WORK/curves_flops.png`` (mean and seed band per model; continued
+    and distilled runs start where their starting run ended; E-IIET is left out of the FLOPs
+    picture, its distillation cost being the teacher's forward plus the student's step)."""
     from .plots import plot_curves
-    curves = {name: [r["curve"] for r in runs] for name, runs in rows.items()}
-    for name in curves:
-        if name.startswith("E-IIET"):
-            curves[name] = [[(u + args.budget, v) for u, v in c] for c in curves[name]]
-    text = json.dumps({"metric": task.curve_metric, "curves": curves}, indent=1)
+    curves, flops = {}, {}
+    for name, rs in runs.items():
+        spec = specs[name]
+        curves[name] = [[(u + spec["offset"], v) for u, v in r["curve"]] for r in rs]
+        if spec["model"] is not None and spec["flops"]:
+            budget = args.continue_budget if spec["offset"] else args.budget
+            flops[name] = [task.curve_flops(spec["model"], r["curve"], budget, spec["offset_flops"]) for r in rs]
+    text = json.dumps({"metric": task.curve_metric, "curves": curves, "curves_vs_train_flops": flops}, indent=1)
     atomic_write(os.path.join(args.work, "curves.json"), lambda f: f.write(text.encode("utf-8")))
-    plot_curves(curves, task.curve_metric, os.path.join(args.work, "curves.png"),
-                f"{task.name} study, {args.budget} {task.budget}")
+    title = f"{task.name} study, {args.budget} {task.budget}"
+    plot_curves(curves, task.curve_metric, os.path.join(args.work, "curves.png"), title)
+    if flops:
+        plot_curves(flops, task.curve_metric, os.path.join(args.work, "curves_flops.png"), title,
+                    xlabel="training FLOPs (estimated)")
 
 
-def report(task, args, rows, chosen, sweeps, speeds, seconds) -> str:
-    base = statistics.median(speeds[r["trained"].checkpoint] for r in rows[STUDY_MODELS[0].name])
+def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics=()) -> str:
+    vanilla = next(iter(runs))
+    base = statistics.median(speeds[r["checkpoint"]] for r in runs[vanilla])
+    base_flops = specs[vanilla]["flops"]
     lines = [f"## {task.name.upper()} study: {task.describe(args)}, {args.budget} {task.budget}, seeds {args.seeds}",
-             "", f"| model | {task.metric} (mean ± std) | best {task.curve_metric} on the curve | lr | layer evaluations "
-                 f"| speed / vanilla | E-IIET plans |",
-             "|---|---|---|---|---|---|---|"]
-    for name, runs in rows.items():
-        plans = " / ".join(sorted({r["plan"] for r in runs if r["plan"]}))
-        speed = statistics.median(speeds[r["trained"].checkpoint] for r in runs) / base
-        best = [(max if task.curve_higher_is_better else min)(v for _, v in r["curve"]) for r in runs if r["curve"]]
+             "", f"| model | {task.metric} (mean ± std) | best {task.curve_metric} on the curve | plateau "
+                 f"(gain in last {PLATEAU_TAIL:.0%}) | lr | layer evaluations | train FLOPs / {vanilla} "
+                 f"| speed / {vanilla} | E-IIET plans |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, rs in runs.items():
+        spec = specs[name]
+        plans = " / ".join(sorted({r["plan"] for r in rs if r["plan"]}))
+        speed = statistics.median(speeds[r["checkpoint"]] for r in rs) / base
+        best = [(max if task.curve_higher_is_better else min)(v for _, v in r["curve"]) for r in rs if r["curve"]]
         best_cell = mean_std(best, task.digits) if best else "–"
-        lines.append(f"| {name} | {mean_std([r['value'] for r in runs], task.digits)} | {best_cell} | {chosen[name]:g} | "
-                     f"{statistics.mean(r['evaluations'] for r in runs):g} | {speed:.2f} | {plans} |")
+        gains = [plateau_gain(r["curve"], task.curve_higher_is_better) for r in rs]
+        gain = statistics.mean(gains) if gains else float("nan")
+        plateau = "–" if gain != gain else f"{'yes' if gain < PLATEAU_GAIN else 'no'} ({gain:.1%})"
+        flops = f"{spec['flops'] / base_flops:.2f}" if spec["flops"] and base_flops else "–"
+        lines.append(f"| {name} | {mean_std([r['value'] for r in rs], task.digits)} | {best_cell} | {plateau} | "
+                     f"{chosen[name]:g} | {spec['evaluations']:g} | {flops} | {speed:.2f} | {plans} |")
     lines += ["", f"Learning rate per model: chosen on seed {args.seed_list[0]} by {task.metric} from the grid "
-                  f"{args.lrs}; E-IIET distils at {args.distill_lr:g} for {args.distill_budget} {task.budget} after "
-                  f"its teacher's {args.budget}.", "",
-              sweep_table(sweeps, chosen, args.seed_list[0], task.metric, "{:.%df}" % task.digits), "",
+                  f"{args.lrs}; continued models train {args.continue_budget} {task.budget} more at their starting "
+                  f"model's rate; E-IIET distils at {args.distill_lr:g} for {args.distill_budget} {task.budget} "
+                  f"after its teacher's {args.budget}. Plateau: the best {task.curve_metric} improved by less than "
+                  f"{PLATEAU_GAIN:.0%} over the last {PLATEAU_TAIL:.0%} of the updates (mean over seeds).", "",
+              sweep_table(sweeps, chosen, args.seed_list[0], task.metric, "{:.%df}" % task.digits), ""]
+    if diagnostics:
+        lines += [f"Diagnostics (seed {args.seed_list[0]}, {os.path.join(args.work, 'diagnostics.png')}): the fixed-point "
+                  "residual ||y(i) - y(i-1)|| / ||y(i) - y|| of each layer's last iteration, the valid loss when "
+                  "every layer stops after iteration i, and gradient norms per layer, on the first validation "
+                  "batches.", "", *diagnostics, ""]
+    lines += [
               f"Learning curves ({task.curve_metric} at every validation, mean and seed band): "
-              f"{os.path.join(args.work, 'curves.png')} (data: curves.json).",
+              f"{os.path.join(args.work, 'curves.png')}, vs training FLOPs: "
+              f"{os.path.join(args.work, 'curves_flops.png')} (data: curves.json).",
               f"machine: {machine_line()}",
               f"command: iiet-study {args.command}  "
               f"({time.strftime('%Y-%m-%d')}, {seconds:.0f} s)"]
@@ -149,7 +326,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     p = parser_for(task)
     args = p.parse_args(argv[1:])
     args.command = " ".join(argv)
-    check(p, args)
+    check(p, args, task)
     text = run_study(task, args)
     print("\n" + text, flush=True)
     if args.out:

@@ -9,11 +9,11 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .corpora import binarize_lm_slice, binarize_pairs, read_pairs
 from .data import corpus_dir
-from .models import ModelSpec, flags
+from .models import ModelSpec, flags, model_evaluations
 from .runner import run_tool, user_dir
 from .timing import round_robin_times
 
@@ -58,8 +58,25 @@ class StudyTask(abc.ABC):
         """Build the data the runs use (called once, before any training)."""
 
     @abc.abstractmethod
-    def train(self, model: ModelSpec, lr: float, seed: int, budget: int, out: str) -> Trained:
-        """Train ``model`` from scratch into ``out``."""
+    def train(self, model: ModelSpec, lr: float, seed: int, budget: int, out: str,
+              init: Optional[str] = None) -> Trained:
+        """Train ``model`` into ``out``: from scratch, or from the weights of checkpoint ``init``
+        (fresh optimizer and schedule) when given."""
+
+    def refuse(self, model: ModelSpec) -> Optional[str]:
+        """Why this task cannot train ``model`` (None when it can); asked before any work."""
+        return None
+
+    def update_flops(self, model: ModelSpec, iterations_on: bool = True) -> float:
+        """Training FLOPs of one update (0 when the task does not estimate them)."""
+        return 0.0
+
+    def curve_flops(self, model: ModelSpec, curve: Curve, budget: int, offset: int = 0) -> List[Tuple[float, float]]:
+        """``curve`` against cumulative training FLOPs: updates before the recipe's start cost
+        what vanilla's do; ``offset`` updates of another run (a teacher, a starting model) come first."""
+        start = int(model.start_fraction * budget)
+        on, off = self.update_flops(model, True), self.update_flops(model, False)
+        return [(off * min(u, start) + on * max(u - start, 0) + offset, v) for u, v in curve]
 
     @abc.abstractmethod
     def distil(self, teacher: Trained, model: ModelSpec, tau: float, lr: float, seed: int, budget: int,
@@ -81,6 +98,11 @@ class StudyTask(abc.ABC):
     def describe(self, args) -> str:
         return self.name
 
+    def diagnose(self, folder: str) -> Optional[List[dict]]:
+        """Diagnostics of the run in ``folder`` over its kept checkpoints (``diagnostics``);
+        None when the task keeps none."""
+        return None
+
     @staticmethod
     def plan_of(log: str) -> str:
         found = re.search(r"IIAD student plan ([0-9,]+)", log)
@@ -95,41 +117,86 @@ def _fresh(folder: str) -> str:
 
 
 class LanguageModelingTask(StudyTask):
-    """iiet_lm_tiny (2 layers, 64-d) on a slice of the WEB Bible; metric: valid perplexity."""
+    """An iiet_lm (default: iiet_lm_tiny, 2 layers, 64-d) on a slice of the WEB Bible; metric:
+    valid perplexity.  ``--layers`` / ``--dim`` size it (FFN 4 x dim, one head per 32 dims)."""
     name, metric, higher_is_better = "lm", "valid ppl", False
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 200, 60, "0.003,0.01,0.02", 5e-4
     num_layers = 2
     curve_metric, curve_higher_is_better = "valid ppl", False
+    TOKENS_PER_SAMPLE, MAX_TOKENS = 128, 2048
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--train-lines", type=int, default=8000, help="training verses of the slice")
         parser.add_argument("--eval-lines", type=int, default=600, help="valid/test verses of the slice")
+        parser.add_argument("--vocab", type=int, default=6000, help="word vocabulary size")
+        parser.add_argument("--layers", type=int, default=2, help="decoder layers (vanilla's; see --models)")
+        parser.add_argument("--dim", type=int, default=64, help="model width (64: iiet_lm_tiny's FFN 128, 2 heads; "
+                                                                "otherwise FFN 4 x dim, dim / 32 heads)")
         parser.add_argument("--curve-interval", type=int, default=0,
-                            help="validate every N updates for the learning curves (0: each epoch)")
+                            help="validate (and keep a checkpoint for the diagnostics) every N updates "
+                                 "(0: each epoch, no kept checkpoints)")
+
+    def check_args(self, args) -> Optional[str]:
+        if args.layers < 1 or args.dim < 32 or args.dim % 32:
+            return f"--layers must be >= 1 and --dim a multiple of 32, got {args.layers} and {args.dim}"
+        return None
+
+    def _size(self, layers: int) -> List[str]:
+        a = self.args
+        ffn, heads = (128, 2) if a.dim == 64 else (4 * a.dim, a.dim // 32)
+        return ["--decoder-layers", layers, "--decoder-embed-dim", a.dim, "--decoder-ffn-embed-dim", ffn,
+                "--decoder-attention-heads", heads]
 
     def prepare(self, args, work: str) -> None:
         self.args = args
+        self.num_layers = args.layers
         self.data = binarize_lm_slice(corpus_dir("lm", args.data), os.path.join(work, "data"), args.train_lines,
-                                      args.eval_lines)
+                                      args.eval_lines, vocab=args.vocab)
+        with open(os.path.join(self.data, "dict.txt"), encoding="utf-8") as f:
+            self.vocab_size = sum(1 for _ in f) + 4  # fairseq's 4 special symbols come first
         self.common = ["--task", "language_modeling", "--user-dir", user_dir(), "--arch", "iiet_lm_tiny",
-                       "--share-decoder-input-output-embed", "--tokens-per-sample", "128", "--max-tokens", "2048",
+                       "--share-decoder-input-output-embed", "--tokens-per-sample", self.TOKENS_PER_SAMPLE,
+                       "--max-tokens", self.MAX_TOKENS,
                        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",
                        "--warmup-updates", "50", "--clip-norm", "1.0", "--dropout", "0.1", "--log-format",
                        "simple", "--log-interval", "100", "--no-epoch-checkpoints", "--cpu", "--num-workers", "0",
                        "--no-save-optimizer-state"]
         if args.curve_interval:
-            self.common += ["--validate-interval-updates", str(args.curve_interval)]
-    def describe(self, args) -> str:
-        return f"WEB Bible ({args.train_lines} training verses), iiet_lm_tiny (2 layers, 64-d)"
+            self.common += ["--validate-interval-updates", args.curve_interval, "--save-interval-updates",
+                            args.curve_interval, "--keep-interval-updates", -1]
 
-    def train(self, model, lr, seed, budget, out):
-        log = run_tool("fairseq-train", self.data, *self.common, *flags(model.options), "--lr", lr, "--seed", seed,
+    def describe(self, args) -> str:
+        return (f"WEB Bible ({args.train_lines} training verses, {args.vocab} words), "
+                f"iiet_lm {args.layers} layers x {args.dim}-d")
+
+    def update_flops(self, model, iterations_on=True):
+        """3 x forward FLOPs of the tokens of one update: per token and layer evaluation
+        2 (4 d^2 + 2 d f) for the projections and 4 T d for the (full, masked) attention
+        matrix products over the T-token sample, plus 2 d V for the output layer."""
+        a = self.args
+        ffn = 128 if a.dim == 64 else 4 * a.dim
+        layers = self.num_layers * model.depth_multiplier
+        evals = model_evaluations(model, self.num_layers) if iterations_on else layers
+        per_token = evals * (2 * (4 * a.dim ** 2 + 2 * a.dim * ffn) + 4 * self.TOKENS_PER_SAMPLE * a.dim) \
+            + 2 * a.dim * self.vocab_size
+        return 3.0 * per_token * self.MAX_TOKENS
+
+    def _recipe(self, model, budget) -> List[str]:
+        start = int(model.start_fraction * budget)
+        return ["--iie-start-update", start] if start else []
+
+    def train(self, model, lr, seed, budget, out, init=None):
+        restore = ["--restore-file", os.path.abspath(init), "--reset-optimizer", "--reset-dataloader",
+                   "--reset-meters", "--reset-lr-scheduler"] if init else []
+        log = run_tool("fairseq-train", self.data, *self.common, *self._size(self.num_layers * model.depth_multiplier),
+                       *flags(model.options), *self._recipe(model, budget), *restore, "--lr", lr, "--seed", seed,
                        "--max-update", budget, "--save-dir", _fresh(out), echo_command=False)
         return Trained(os.path.join(out, "checkpoint_last.pt"), log)
 
     def distil(self, teacher, model, tau, lr, seed, budget, out):
         log = run_tool("fairseq-train", self.data, *self.common, "--task", "iiad_language_modeling",
-                       *flags(model.options), "--teacher-path", teacher.checkpoint, "--iiad-threshold", tau,
+                       *self._size(self.num_layers), *flags(model.options), "--teacher-path", teacher.checkpoint,
+                       "--iiad-threshold", tau,
                        "--criterion", "iiad_distillation", "--kd-weight", "0.5", "--lr", lr, "--seed", seed,
                        "--max-update", budget, "--save-dir", _fresh(out), echo_command=False)
         return Trained(os.path.join(out, "checkpoint_last.pt"), log)
@@ -142,6 +209,10 @@ class LanguageModelingTask(StudyTask):
 
     def curve(self, trained):
         return fairseq_valid_curve(trained.log)
+
+    def diagnose(self, folder):
+        from .diagnostics import run_diagnostics
+        return run_diagnostics(folder, self.data) if self.args.curve_interval else None
 
     def speeds(self, checkpoints):
         """Scoring tokens/s of every final model on the same valid batches, interleaved."""
@@ -180,7 +251,6 @@ class TranslationTask(StudyTask):
                        "--no-save-optimizer-state", "--skip-invalid-size-inputs-valid-test"]
         if args.curve_interval:
             self.common += ["--validate-interval-updates", str(args.curve_interval)]
-        self._speed: Dict[str, float] = {}
 
     def describe(self, args) -> str:
         words = f" of <= {args.max_words} words a side" if args.max_words else ""
@@ -190,8 +260,14 @@ class TranslationTask(StudyTask):
     def _sides(self, model: ModelSpec) -> List[str]:
         return flags(model.options, ("encoder-", "decoder-"))
 
-    def train(self, model, lr, seed, budget, out):
+    def train(self, model, lr, seed, budget, out, init=None):
+        restore = ["--restore-file", os.path.abspath(init), "--reset-optimizer", "--reset-dataloader",
+                   "--reset-meters", "--reset-lr-scheduler"] if init else []
+        layers = self.num_layers * model.depth_multiplier
+        start = int(model.start_fraction * budget)
         log = run_tool("fairseq-train", self.data, "--task", "translation", *self.common, *self._sides(model),
+                       "--encoder-layers", layers, "--decoder-layers", layers, *restore,
+                       *(["--iie-start-update", start] if start else []),
                        "--lr", lr, "--seed", seed, "--max-update", budget, "--save-dir", _fresh(out),
                        echo_command=False)
         return Trained(os.path.join(out, "checkpoint_last.pt"), log)
@@ -212,14 +288,18 @@ class TranslationTask(StudyTask):
         with open(generated, "w", encoding="utf-8") as f:
             f.write(out)
         result, self.signature, _ = score_generation(generated, os.path.join(self.prep, "valid.de"))
-        self._speed[checkpoint] = float(re.search(r"sentences/s, ([0-9.]+) tokens/s", out).group(1))
         return result.score
 
     def curve(self, trained):
         return fairseq_valid_curve(trained.log)
 
     def speeds(self, checkpoints):
-        return {c: self._speed[c] for c in checkpoints}  # fairseq-generate's tokens/s of each evaluation
+        """Teacher-forced scoring tokens/s of every final model on the same valid batches,
+        interleaved (generation speed is not measured here: fairseq-generate runs one model
+        per process, at different moments)."""
+        from .speed import checkpoint_speeds
+        measured = checkpoint_speeds(checkpoints, self.data, subset="valid")
+        return {c: measured[c]["score_tokens_s"] for c in checkpoints}
 
 
 class VisionTask(StudyTask):
@@ -245,8 +325,16 @@ class VisionTask(StudyTask):
         return (f"Fashion-MNIST ({args.train_limit} training images, top-1 on {args.eval_limit} test images), "
                 f"iiet_vit 64-d x 3 blocks, AdamW, cosine, no warmup")
 
-    def train(self, model, lr, seed, budget, out):
-        log = run_tool("iiet-vit-train", *self.common, *flags(model.options), "--lr", lr, "--epochs", budget,
+    def refuse(self, model):
+        if model.start_fraction or model.init_from:
+            return f"{model.name}: iiet-vit-train has no two-stage schedule or warm start (fairseq tasks only)"
+        return None
+
+    def train(self, model, lr, seed, budget, out, init=None):
+        kwargs = dict(self.MODEL_KWARGS, depth=self.num_layers * model.depth_multiplier)
+        common = list(self.common)
+        common[common.index("--model-kwargs") + 1] = json.dumps(kwargs)
+        log = run_tool("iiet-vit-train", *common, *flags(model.options), "--lr", lr, "--epochs", budget,
                        "--seed", seed, "--output", out, echo_command=False)
         return Trained(os.path.join(out, "last.pt"), log)
 

@@ -13,27 +13,27 @@ from iiet_plugin.experiments import plots as plot
 from iiet_plugin.experiments import protocol
 
 
-def test_rate_is_chosen_on_the_first_seed_and_reused():
-    calls = []
-    metric = {(0.001, 1): 9.0, (0.01, 1): 5.0, (0.02, 1): 7.0, (0.01, 2): 6.0, (0.01, 3): 4.0}
-
-    def train_eval(lr, seed):
-        calls.append((lr, seed))
-        return metric[(lr, seed)], {"seed": seed}
-
-    best, runs, sweep = protocol.sweep_then_seeds([0.001, 0.01, 0.02], [1, 2, 3], train_eval, higher_is_better=False)
-    assert best == 0.01
-    assert [r[0] for r in runs] == [5.0, 6.0, 4.0] and [r[1]["seed"] for r in runs] == [1, 2, 3]
-    assert calls == [(0.001, 1), (0.01, 1), (0.02, 1), (0.01, 2), (0.01, 3)]  # the chosen seed-1 run is reused
-    assert sweep == {0.001: 9.0, 0.01: 5.0, 0.02: 7.0}
-    best_up, _, _ = protocol.sweep_then_seeds([0.001, 0.01, 0.02], [1], train_eval, higher_is_better=True)
-    assert best_up == 0.001
+def test_rate_choice_and_sweep_cells():
+    sweep = {0.001: 9.0, 0.01: 5.0, 0.02: 7.0}
+    assert protocol.choose_rate(sweep, higher_is_better=False) == 0.01
+    assert protocol.choose_rate(sweep, higher_is_better=True) == 0.001
     assert protocol.sweep_cell(sweep, 0.01) == "0.001: 9.0 / **0.01: 5.0** / 0.02: 7.0"
     table = protocol.sweep_table({"vanilla": sweep}, {"vanilla": 0.01}, 1, "valid ppl").splitlines()
     assert table[0] == "| model | seed-1 valid ppl per lr (chosen in bold) |"
     assert table[2] == "| vanilla | 0.001: 9.0 / **0.01: 5.0** / 0.02: 7.0 |"
     with pytest.raises(ValueError):
-        protocol.sweep_then_seeds([], [1], train_eval, True)
+        protocol.choose_rate({}, True)
+
+
+def test_plateau_gain_is_the_improvement_over_the_last_fifth():
+    # ppl: best 100 before update 800, 99 after -> 1 % gain (not below the 1 % criterion)
+    curve = [(200, 300.0), (400, 150.0), (600, 110.0), (800, 100.0), (900, 99.5), (1000, 99.0)]
+    assert protocol.plateau_gain(curve, higher_is_better=False) == pytest.approx(0.01)
+    flat = [(100, 50.0), (500, 80.0), (900, 80.2), (1000, 79.0)]  # top-1: 80 -> 80.2
+    assert protocol.plateau_gain(flat, higher_is_better=True) == pytest.approx(0.0025)
+    worse = [(100, 50.0), (1000, 60.0)]  # ppl rose in the tail: no gain
+    assert protocol.plateau_gain(worse, higher_is_better=False) == 0.0
+    assert protocol.plateau_gain([(1000, 5.0)], False) != protocol.plateau_gain([(1000, 5.0)], False)  # NaN
 
 
 def test_table_cells():

@@ -27,19 +27,25 @@ class ArithmeticTask(StudyTask):
     def prepare(self, args, work):
         self.prepared = work
 
-    def train(self, model, lr, seed, budget, out):
-        self.calls.append(("train", model.name, lr, seed, budget))
+    def train(self, model, lr, seed, budget, out, init=None):
+        self.calls.append(("train", model.name, lr, seed, budget, init))
         best = 0.2 if model.solver == "iie" else 0.1
-        self.value[out] = 10 - abs(lr - best) * 10 + seed
-        self.evals[out] = layer_evaluations(model.options, self.num_layers)
-        return Trained(out, "")
+        checkpoint = os.path.join(out, "model.pt")
+        self.value[checkpoint] = 10 - abs(lr - best) * 10 + seed + (self.value[init] + 1 if init else 0)
+        self.evals[checkpoint] = layer_evaluations(model.options, self.num_layers * model.depth_multiplier)
+        return Trained(checkpoint, "")
 
     def distil(self, teacher, model, tau, lr, seed, budget, out):
         self.calls.append(("distil", teacher.checkpoint, tau, lr, seed, budget))
         plan = "1,0" if tau < 0.5 else "0,0"
-        self.value[out] = self.value[teacher.checkpoint] - tau
-        self.evals[out] = 3 if plan == "1,0" else 2
-        return Trained(out, f"iiad_task | IIAD student plan {plan} (threshold {tau})")
+        checkpoint = os.path.join(out, "model.pt")
+        self.value[checkpoint] = self.value[teacher.checkpoint] - tau
+        self.evals[checkpoint] = 3 if plan == "1,0" else 2
+        return Trained(checkpoint, f"iiad_task | IIAD student plan {plan} (threshold {tau})")
+
+    def update_flops(self, model, iterations_on=True):
+        layers = self.num_layers * model.depth_multiplier
+        return 10.0 * (layer_evaluations(model.options, layers) if iterations_on else layers)
 
     def quality(self, checkpoint):
         return self.value[checkpoint]
@@ -61,26 +67,57 @@ def test_protocol_rows_and_table(tmp_path, capsys):
     models = [VANILLA, iiet(2)]
     text = study.run_study(task, args, models)
     trains = [c for c in task.calls if c[0] == "train"]
-    # every rate on seed 1, then seed 2 at the chosen rate only (vanilla 0.1, IIET 0.2)
+    # every rate on seed 1 (all models), then seed 2 at each model's chosen rate (vanilla 0.1, IIET 0.2)
     assert [(c[1], c[2], c[3]) for c in trains] == [
-        ("vanilla (euler)", 0.1, 1), ("vanilla (euler)", 0.2, 1), ("vanilla (euler)", 0.1, 2),
-        ("IIET r=2", 0.1, 1), ("IIET r=2", 0.2, 1), ("IIET r=2", 0.2, 2)]
+        ("vanilla (euler)", 0.1, 1), ("vanilla (euler)", 0.2, 1), ("IIET r=2", 0.1, 1), ("IIET r=2", 0.2, 1),
+        ("vanilla (euler)", 0.1, 2), ("IIET r=2", 0.2, 2)]
     distils = [c for c in task.calls if c[0] == "distil"]
     assert [(c[2], c[4]) for c in distils] == [(0.3, 1), (0.3, 2), (0.6, 1), (0.6, 2)]
-    assert all(c[1].endswith(("_lr0.2_s1", "_lr0.2_s2")) for c in distils)  # the chosen IIET runs are the teachers
+    assert all(c[1].endswith(("_lr0.2_s1/model.pt", "_lr0.2_s2/model.pt")) for c in distils)  # the chosen IIET runs
     main_table = text.split("\n\n")[1]  # the heading, then the result table, then the sweep table
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in main_table.splitlines() if line.startswith("| ")}
-    assert rows["vanilla (euler)"][1] == "11.5 ± 0.7" and rows["vanilla (euler)"][3] == "0.1"
+    assert rows["vanilla (euler)"][1] == "11.5 ± 0.7" and rows["vanilla (euler)"][4] == "0.1"
     assert rows["vanilla (euler)"][2] == "12.0 ± 0.7"  # the best point of each seed's curve
-    assert rows["IIET r=2"][1] == "11.5 ± 0.7" and rows["IIET r=2"][4] == "6"  # 2 layers x (r + 1)
-    assert rows["IIET r=2"][5] == "0.33"  # 100/6 vs 100/2
-    assert rows["E-IIET (IIAD tau=0.3)"][4] == "3" and rows["E-IIET (IIAD tau=0.3)"][6].strip(" |") == "1,0"
+    assert rows["vanilla (euler)"][3] == "yes (0.0%)"  # the best point (update 10) lies before the last 20 %
+    assert rows["IIET r=2"][1] == "11.5 ± 0.7" and rows["IIET r=2"][5] == "6"  # 2 layers x (r + 1)
+    assert rows["IIET r=2"][6] == "3.00"  # training FLOPs: 6 vs 2 evaluations
+    assert rows["IIET r=2"][7] == "0.33"  # 100/6 vs 100/2
+    assert rows["E-IIET (IIAD tau=0.3)"][5] == "3" and rows["E-IIET (IIAD tau=0.3)"][8].strip(" |") == "1,0"
     assert rows["E-IIET (IIAD tau=0.6)"][1] == "10.9 ± 0.7"
     assert "machine: cpu " in text and "command: iiet-study arith --seeds 1,2" in text
     saved = json.loads((tmp_path / "curves.json").read_text())
     assert saved["metric"] == "score" and len(saved["curves"]["IIET r=2"]) == 2
     assert saved["curves"]["E-IIET (IIAD tau=0.3)"][0][0][0] == 5 + 10  # after the teacher's budget
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert saved["curves_vs_train_flops"]["IIET r=2"][0][0] == [5 * 60.0, 10.0 - 1.0 + 1]  # 60 FLOPs per update
+    assert "E-IIET (IIAD tau=0.3)" not in saved["curves_vs_train_flops"]
+    # a rerun reuses every finished run; --fresh retrains
+    task.calls.clear()
+    assert study.run_study(task, args, models).split("\n\n")[1] == main_table and task.calls == []
+    args.fresh = True
+    study.run_study(task, args, models)
+    assert len(task.calls) == 10
+
+
+def test_compute_matched_recipe_and_continued_models(tmp_path):
+    task = ArithmeticTask()
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(tmp_path), "--seeds", "1", "--lrs", "0.1", "--budget", "10",
+                         "--models", "vanilla,vanilla-x3,iiet-r2-recipe,iiet-r2-from-vanilla", "--jobs", "2"])
+    args.command = "arith"
+    study.check(p, args, task)
+    assert args.continue_budget == 2  # budget / 4
+    text = study.run_study(task, args)
+    trains = {c[1]: c for c in task.calls if c[0] == "train"}
+    vanilla_checkpoint = str(tmp_path / "vanilla__euler_lr0.1_s1" / "model.pt")
+    assert trains["IIET r=2 from trained vanilla"][4:] == (2, vanilla_checkpoint)  # continued for 2 updates
+    assert not [c for c in task.calls if c[0] == "distil"]  # the recipe run is no E-IIET teacher
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in text.split("\n\n")[1].splitlines()[2:]}
+    assert rows["vanilla, 3x layers (FLOPs of IIET r=2)"][5:7] == ["6", "3.00"]
+    assert rows["IIET r=2, paper recipe (iterations from 50% of updates)"][6] == "2.00"  # 5 x 20 + 5 x 60 vs 10 x 20
+    assert rows["IIET r=2 from trained vanilla"][6] == "1.60"  # vanilla's 200 + 2 x 60
+    saved = json.loads((tmp_path / "curves.json").read_text())
+    assert saved["curves"]["IIET r=2 from trained vanilla"][0][0][0] == 5 + 10  # after vanilla's budget
 
 
 def test_evaluations_come_from_the_core():
@@ -92,6 +129,11 @@ def test_evaluations_come_from_the_core():
 
 @pytest.mark.parametrize("argv,message", [
     (["nope"], "the first argument is the task, one of lm, mt, vision (got 'nope')"),
+    (["lm", "--models", "vanilla,iiet-r9"], "--models: unknown iiet-r9; allowed: vanilla, vanilla-x2"),
+    (["lm", "--models", "iiet-r2-from-vanilla"], "continues from vanilla, which must be in the list too"),
+    (["vision", "--models", "vanilla,iiet-r2-recipe"], "iiet-vit-train has no two-stage schedule"),
+    (["lm", "--dim", "100"], "--dim a multiple of 32"),
+    (["lm", "--jobs", "0"], "--jobs must be >= 1"),
     (["lm", "--budget", "0"], "--budget must be >= 1"),
     (["vision", "--lrs", "x"], "--seeds/--lrs/--thresholds"),
     (["mt", "--out", "/no/such/dir/table.md"], "--out: folder /no/such/dir does not exist"),
@@ -127,7 +169,7 @@ def test_tiny_vision_study_runs_the_real_tools(tmp_path):
     assert [r.split(" | ")[0][2:] for r in rows] == ["vanilla (euler)", "IIET r=1", "E-IIET (IIAD tau=0.3)"]
     top1 = [float(r.split(" | ")[1].split(" ±")[0]) for r in rows]
     assert all(10.0 < t <= 100.0 for t in top1)  # above chance (10 classes) after one epoch
-    assert rows[1].split(" | ")[4] == "6"  # 3 blocks x 2 evaluations
+    assert rows[1].split(" | ")[5] == "6"  # 3 blocks x 2 evaluations
     assert (tmp_path / "curves.png").exists()
 
 
@@ -141,3 +183,19 @@ def test_fairseq_valid_curve_reads_fairseq_train_logs():
         "| kl 0.0189 | ppl 92.21 | wps 4064.8 | wpb 1893.9 | bsz 14.9 | num_updates 212 | best_loss 3.273",
     ])
     assert fairseq_valid_curve(log) == [(106, 284.97), (212, 92.21)]
+
+
+def test_lm_training_flops_per_update_count_every_layer_evaluation():
+    from types import SimpleNamespace
+
+    from iiet_plugin.experiments.models import MODEL_CHOICES
+    task = TASKS["lm"]()
+    task.args = SimpleNamespace(dim=128, layers=4)
+    task.num_layers, task.vocab_size = 4, 8004
+    per_eval = 2 * (4 * 128 ** 2 + 2 * 128 * 512) + 4 * 128 * 128  # projections + attention over 128 tokens
+    head = 2 * 128 * 8004
+    vanilla = task.update_flops(MODEL_CHOICES["vanilla"])
+    assert vanilla == 3.0 * 2048 * (4 * per_eval + head)
+    assert task.update_flops(MODEL_CHOICES["iiet-r2"]) == 3.0 * 2048 * (12 * per_eval + head)
+    assert task.update_flops(MODEL_CHOICES["vanilla-x3"]) == task.update_flops(MODEL_CHOICES["iiet-r2"])
+    assert task.update_flops(MODEL_CHOICES["iiet-r2-recipe"], iterations_on=False) == vanilla

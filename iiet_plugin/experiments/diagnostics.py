@@ -1,0 +1,95 @@
+"""Diagnostics over training: ``seq.diagnostics`` applied to every checkpoint a fairseq run kept
+(``checkpoint_E_U.pt``, written every ``--curve-interval`` updates, and ``checkpoint_last.pt``),
+on the same validation batches for every run, and their pictures."""
+import os
+import re
+from typing import Dict, List
+
+CHECKPOINT = re.compile(r"checkpoint_\d+_(\d+)\.pt$")
+
+
+def kept_checkpoints(folder: str) -> List[tuple]:
+    """``[(updates, path)]`` of a run's interval checkpoints, in update order."""
+    found = []
+    for name in os.listdir(folder):
+        m = CHECKPOINT.match(name)
+        if m:
+            found.append((int(m.group(1)), os.path.join(folder, name)))
+    return sorted(found)
+
+
+def run_diagnostics(folder: str, data: str, subset: str = "valid", batches: int = 4,
+                    max_tokens: int = 2048) -> List[dict]:
+    """``[{"updates": U, "residual": ..., "loss_by_iteration": ..., "gradient_norms": ...}]`` of
+    every kept checkpoint of the run in ``folder`` (the same first ``batches`` batches of
+    ``subset`` each time)."""
+    from ..seq.checkpoints import load_checkpoint
+    from ..seq.diagnostics import decoder_diagnostics
+    from ..seq.influence import calibration_batches
+    series, samples = [], None
+    for updates, path in kept_checkpoints(folder):
+        models, _, task = load_checkpoint(path, arg_overrides={"data": data})
+        if samples is None:
+            samples = calibration_batches(task, subset, batches, max_tokens)
+        series.append(dict(updates=updates, **decoder_diagnostics(models[0], task, samples)))
+    return series
+
+
+def plot_diagnostics(series: Dict[str, List[dict]], path: str, title: str = "") -> None:
+    """Three panels: (a) fixed-point residual of the last iteration per layer vs updates (IIET
+    runs); (b) valid loss when every layer stops after iteration i, at the last checkpoint;
+    (c) gradient norm per layer vs updates.  Layers are line styles, models colours."""
+    import logging
+
+    import matplotlib
+    matplotlib.use("Agg")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    import matplotlib.pyplot as plt
+    styles = ["-", "--", ":", "-.", (0, (1, 4)), (0, (5, 1))]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    for c, (name, points) in enumerate(series.items()):
+        if not points:
+            continue
+        xs = [p["updates"] for p in points]
+        layers = len(points[0]["gradient_norms"])
+        for l in range(layers):
+            label = name if l == 0 else None
+            style = styles[l % len(styles)]
+            rows = [p["residual"][l] for p in points]
+            if rows[0]:
+                axes[0].plot(xs, [r[-1] for r in rows], color=f"C{c}", linestyle=style, label=label)
+            axes[2].plot(xs, [p["gradient_norms"][l] for p in points], color=f"C{c}", linestyle=style, label=label)
+        losses = points[-1]["loss_by_iteration"]
+        axes[1].plot(range(len(losses)), losses, marker="o", color=f"C{c}", label=name)
+    axes[0].set(xlabel="updates", ylabel="||y(r) - y(r-1)|| / ||y(r) - y||", title="fixed-point residual, last iteration")
+    axes[1].set(xlabel="iterations i run in every layer", ylabel="valid loss (nats/token)",
+                title="loss when stopping after iteration i (final)")
+    axes[2].set(xlabel="updates", ylabel="||grad||", title="gradient norm per layer (line style)")
+    axes[2].set_yscale("log")
+    for ax in axes:
+        ax.legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def summary_lines(series: Dict[str, List[dict]]) -> List[str]:
+    """Markdown rows: per model, the last-iteration residual per layer at the first and last
+    kept checkpoint, and the final loss after each iteration count."""
+    lines = ["| model | residual of the last iteration per layer (first → last checkpoint) "
+             "| valid loss stopping after iteration 0, 1, ... (final) | gradient norm per layer (final) |",
+             "|---|---|---|---|"]
+    for name, points in series.items():
+        if not points:
+            continue
+        first, last = points[0], points[-1]
+
+        def res(p):
+            return ", ".join(f"{r[-1]:.3f}" for r in p["residual"] if r) or "–"
+        residual = f"{res(first)} (update {first['updates']}) → {res(last)} (update {last['updates']})" \
+            if last["residual"] and last["residual"][0] else "–"
+        losses = ", ".join(f"{x:.3f}" for x in last["loss_by_iteration"])
+        grads = ", ".join(f"{g:.3g}" for g in last["gradient_norms"])
+        lines.append(f"| {name} | {residual} | {losses} | {grads} |")
+    return lines

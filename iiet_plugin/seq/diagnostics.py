@@ -1,0 +1,41 @@
+"""Diagnostics of a trained fairseq ODE model (the core's ``ode.diagnostics``) on batches of a
+split: the decoder's fixed-point residual per layer and iteration, the loss when every layer
+stops after iteration i, and the gradient norm per decoder layer (dropout off)."""
+from typing import Sequence
+
+import torch
+
+from ..ode.diagnostics import fixed_point_residuals, layer_gradient_norms, loss_by_iteration
+from .influence import _decoder_mask
+
+
+def decoder_diagnostics(model, task, batches: Sequence) -> dict:
+    """``{"residual": rho[l][i-1], "loss_by_iteration": [nll per token, i = 0..r], "gradient_norms":
+    [per decoder layer]}`` of ``model`` over ``batches`` (fairseq samples, on the model's device)."""
+    model.eval()
+    decoder = model.decoder
+    solvers = decoder.solvers()
+    pad = task.target_dictionary.pad()
+
+    def nll(sample):
+        lprobs = model.get_normalized_probs(model(**sample["net_input"]), log_probs=True).float()
+        target = sample["target"]
+        keep = target.ne(pad)
+        return -lprobs[keep].gather(-1, target[keep].unsqueeze(-1)).sum(), int(keep.sum())
+
+    def run_update(sample, recorder):
+        recorder.mask = _decoder_mask(model, sample)
+        model(**sample["net_input"])
+
+    residual = fixed_point_residuals(decoder, solvers, batches, run_update)
+    losses = loss_by_iteration(solvers, batches, lambda sample: tuple(float(x) for x in nll(sample)))
+
+    def mean_loss() -> torch.Tensor:
+        total, count = 0.0, 0
+        for sample in batches:
+            loss, n = nll(sample)
+            total, count = total + loss, count + n
+        return total / max(count, 1)
+
+    grads = layer_gradient_norms(model, list(decoder.layers), mean_loss)
+    return {"residual": residual, "loss_by_iteration": losses, "gradient_norms": grads}
