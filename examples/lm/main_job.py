@@ -57,10 +57,15 @@ def main(argv=None):
     p.add_argument("--updates", type=int, default=600)
     p.add_argument("--distill-updates", type=int, default=150)
     p.add_argument("--threshold", type=float, default=0.3, help="IIAD threshold on the update score")
+    p.add_argument("--iie-start-update", type=int, default=0,
+                   help="the paper's two-stage recipe: IIET trains as vanilla until this update, with its "
+                        "iterations after (0: iterations from the start)")
     p.add_argument("--train-lines", type=int, default=8000)
     p.add_argument("--eval-lines", type=int, default=600)
     p.add_argument("--speed-rounds", type=int, default=7, help="rounds of the interleaved speed measurement")
     args = p.parse_args(argv)
+    if not 0 <= args.iie_start_update < args.updates:
+        p.error(f"--iie-start-update must be in [0, --updates={args.updates}), got {args.iie_start_update}")
     print(f"[main] preprocessing {args.train_lines} training verses", flush=True)
     source = corpus_source(args.data, args.work)
     data = binarize_lm_slice(source, args.work, args.train_lines, args.eval_lines)  # a rerun rebuilds from scratch
@@ -88,8 +93,10 @@ def main(argv=None):
     rows = []
     vanilla, _ = train("vanilla (euler)", ["--ode-solver", "euler"], args.updates)
     score("vanilla (euler)", vanilla, layer_evaluations(dict(ode_solver="euler"), 2))
-    iiet, _ = train("IIET r=2", ["--ode-solver", "iie", "--iie-iters", "2"], args.updates)
-    score("IIET r=2", iiet, layer_evaluations(dict(ode_solver="iie", iie_iters=2), 2))
+    recipe = ["--iie-start-update", args.iie_start_update] if args.iie_start_update else []
+    iiet_name = "IIET r=2" + (f" (iterations from update {args.iie_start_update})" if recipe else "")
+    iiet, _ = train(iiet_name, ["--ode-solver", "iie", "--iie-iters", "2", *recipe], args.updates)
+    score(iiet_name, iiet, layer_evaluations(dict(ode_solver="iie", iie_iters=2), 2))
     print("[main] IIAD: influence of each iteration of the IIET model", flush=True)
     print(run("iiet-influence", "--path", iiet, "--data", data, "--batches", "8", "--scores", "update",
               "--thresholds", f"0,{args.threshold},1e9", "--json", os.path.join(args.work, "influence.json"),
@@ -118,7 +125,8 @@ def main(argv=None):
           "(E-IIET without its teacher).")
     print(f"machine: {machine_line()}")
     print(f"command: python examples/lm/main_job.py --updates {args.updates} --distill-updates "
-          f"{args.distill_updates} --threshold {args.threshold:g} --train-lines {args.train_lines}")
+          f"{args.distill_updates} --threshold {args.threshold:g} --train-lines {args.train_lines} "
+          f"--iie-start-update {args.iie_start_update}")
 
 
 if __name__ == "__main__":

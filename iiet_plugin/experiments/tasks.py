@@ -303,27 +303,48 @@ class TranslationTask(StudyTask):
 
 
 class VisionTask(StudyTask):
-    """A small iiet_vit (64-d, 3 blocks, patch 7, avg pool) on Fashion-MNIST; metric: top-1 on
-    the first --eval-limit test images; speed: images/s of every final model, round-robin."""
+    """A small iiet_vit (default 64-d, 3 blocks; patch 7, avg pool) on Fashion-MNIST; metric:
+    top-1 on the first --eval-limit test images; speed: images/s of every final model, round-robin."""
     name, metric, higher_is_better, budget = "vision", "top-1", True, "epochs"
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 3, 1, "0.0005,0.001,0.003", 3e-4
     num_layers = 3
     curve_metric = "top-1"
     MODEL_KWARGS = {"embed_dim": 64, "depth": 3, "num_heads": 2, "patch_size": 7, "global_pool": "avg"}
 
+    BATCH, TOKENS = 32, (28 // 7) ** 2  # images per update; patch tokens per image (avg pool, no class token)
+
     def add_arguments(self, parser) -> None:
         parser.add_argument("--train-limit", type=int, default=3000, help="training images (the first N)")
         parser.add_argument("--eval-limit", type=int, default=1000, help="test images scored (the first N)")
+        parser.add_argument("--depth", type=int, default=3, help="blocks (vanilla's; see --models)")
+        parser.add_argument("--dim", type=int, default=64, help="width (one head per 32 dims, MLP 4 x dim)")
+
+    def check_args(self, args) -> Optional[str]:
+        if args.depth < 1 or args.dim < 32 or args.dim % 32:
+            return f"--depth must be >= 1 and --dim a multiple of 32, got {args.depth} and {args.dim}"
+        return None
+
+    def update_flops(self, model, iterations_on=True):
+        """3 x forward FLOPs of one batch: per patch token and block evaluation 2 (4 d^2 + 8 d^2)
+        for the projections and MLP and 4 N d for attention over the N tokens (the patch
+        embedding and head are left out)."""
+        d = self.model_kwargs["embed_dim"]
+        layers = self.num_layers * model.depth_multiplier
+        evals = model_evaluations(model, self.num_layers) if iterations_on else layers
+        return 3.0 * self.BATCH * self.TOKENS * evals * (2 * 12 * d * d + 4 * self.TOKENS * d)
 
     def prepare(self, args, work: str) -> None:
+        self.num_layers = args.depth
+        self.model_kwargs = dict(self.MODEL_KWARGS, embed_dim=args.dim, num_heads=args.dim // 32,
+                                 depth=args.depth)
         self.common = ["--data", corpus_dir("vision", args.data), "--model", "iiet_vit_tiny_patch4_28",
-                       "--model-kwargs", json.dumps(self.MODEL_KWARGS), "--batch-size", "32", "--warmup-epochs",
+                       "--model-kwargs", json.dumps(self.model_kwargs), "--batch-size", self.BATCH, "--warmup-epochs",
                        "0", "--smoothing", "0", "--weight-decay", "0", "--train-limit", args.train_limit,
                        "--eval-limit", args.eval_limit, "--no-progress", "--overwrite"]
 
     def describe(self, args) -> str:
         return (f"Fashion-MNIST ({args.train_limit} training images, top-1 on {args.eval_limit} test images), "
-                f"iiet_vit 64-d x 3 blocks, AdamW, cosine, no warmup")
+                f"iiet_vit {args.dim}-d x {args.depth} blocks, AdamW, cosine, no warmup")
 
     def refuse(self, model):
         if model.start_fraction or model.init_from:
@@ -331,7 +352,7 @@ class VisionTask(StudyTask):
         return None
 
     def train(self, model, lr, seed, budget, out, init=None):
-        kwargs = dict(self.MODEL_KWARGS, depth=self.num_layers * model.depth_multiplier)
+        kwargs = dict(self.model_kwargs, depth=self.num_layers * model.depth_multiplier)
         common = list(self.common)
         common[common.index("--model-kwargs") + 1] = json.dumps(kwargs)
         log = run_tool("iiet-vit-train", *common, *flags(model.options), "--lr", lr, "--epochs", budget,
