@@ -3,7 +3,9 @@
 1. corpus: lm/bible_web under --data or $IIET_DATA, else built offline from Debian
    packages by prepare_bible.py (``apt-get``);
 2. fairseq-preprocess of a slice;
-3. fairseq-train iiet_lm_tiny as vanilla (euler) and as IIET (iie, r = 2), equal updates;
+3. fairseq-train iiet_lm_tiny as vanilla (euler) and as IIET (iie, r = 2), equal updates; IIET
+   with the paper's two-stage recipe (vanilla updates first, iterations from half the budget:
+   the LM study found it well ahead of iterations from the start, see the README);
 4. IIAD: influence of the IIET model's iterations, a plan from a threshold, and a short
    distillation into E-IIET (the iiad_language_modeling task + iiad_distillation criterion);
 5. fairseq-eval-lm on the test slice: perplexity; then the speeds of all three models,
@@ -57,13 +59,16 @@ def main(argv=None):
     p.add_argument("--updates", type=int, default=600)
     p.add_argument("--distill-updates", type=int, default=150)
     p.add_argument("--threshold", type=float, default=0.3, help="IIAD threshold on the update score")
-    p.add_argument("--iie-start-update", type=int, default=0,
+    p.add_argument("--iie-start-update", type=int, default=None,
                    help="the paper's two-stage recipe: IIET trains as vanilla until this update, with its "
-                        "iterations after (0: iterations from the start)")
+                        "iterations after (default: half of --updates, what the LM study supports; 0: "
+                        "iterations from the start)")
     p.add_argument("--train-lines", type=int, default=8000)
     p.add_argument("--eval-lines", type=int, default=600)
     p.add_argument("--speed-rounds", type=int, default=7, help="rounds of the interleaved speed measurement")
     args = p.parse_args(argv)
+    if args.iie_start_update is None:
+        args.iie_start_update = args.updates // 2
     if not 0 <= args.iie_start_update < args.updates:
         p.error(f"--iie-start-update must be in [0, --updates={args.updates}), got {args.iie_start_update}")
     print(f"[main] preprocessing {args.train_lines} training verses", flush=True)

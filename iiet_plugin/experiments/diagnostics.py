@@ -55,9 +55,9 @@ def plot_diagnostics(series: Dict[str, List[dict]], path: str, title: str = "") 
         for l in range(layers):
             label = name if l == 0 else None
             style = styles[l % len(styles)]
-            rows = [p["residual"][l] for p in points]
-            if rows[0]:
-                axes[0].plot(xs, [r[-1] for r in rows], color=f"C{c}", linestyle=style, label=label)
+            measured = [(p["updates"], p["residual"][l][-1]) for p in points if p["residual"][l]]
+            if measured:  # IIET checkpoints that ran iterations (not those of a vanilla warm-up)
+                axes[0].plot(*zip(*measured), color=f"C{c}", linestyle=style, label=label)
             axes[2].plot(xs, [p["gradient_norms"][l] for p in points], color=f"C{c}", linestyle=style, label=label)
         losses = points[-1]["loss_by_iteration"]
         axes[1].plot(range(len(losses)), losses, marker="o", color=f"C{c}", label=name)

@@ -6,12 +6,14 @@ from typing import Sequence
 import torch
 
 from ..ode.diagnostics import fixed_point_residuals, layer_gradient_norms, loss_by_iteration
+from ..ode.solvers import IIESolver
 from .influence import _decoder_mask
 
 
 def decoder_diagnostics(model, task, batches: Sequence) -> dict:
     """``{"residual": rho[l][i-1], "loss_by_iteration": [nll per token, i = 0..r], "gradient_norms":
-    [per decoder layer]}`` of ``model`` over ``batches`` (fairseq samples, on the model's device)."""
+    [per decoder layer]}`` of ``model`` over ``batches`` (fairseq samples, on the model's device).
+    Residuals are measured for IIET decoders only (empty rows otherwise)."""
     model.eval()
     decoder = model.decoder
     solvers = decoder.solvers()
@@ -27,7 +29,10 @@ def decoder_diagnostics(model, task, batches: Sequence) -> dict:
         recorder.mask = _decoder_mask(model, sample)
         model(**sample["net_input"])
 
-    residual = fixed_point_residuals(decoder, solvers, batches, run_update)
+    if all(isinstance(s, IIESolver) for s in solvers):
+        residual = fixed_point_residuals(decoder, solvers, batches, run_update)
+    else:  # RK / PC stages are no fixed-point iterates
+        residual = [[] for _ in solvers]
     losses = loss_by_iteration(solvers, batches, lambda sample: tuple(float(x) for x in nll(sample)))
 
     def mean_loss() -> torch.Tensor:

@@ -37,3 +37,14 @@ def test_every_kept_checkpoint_is_diagnosed(lm_data, tmp_path):
     assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
     rows = summary_lines({"IIET r=2": series})
     assert len(rows) == 3 and "(update 2) →" in rows[2] and "(update 4)" in rows[2]
+
+
+def test_a_pcformer_run_has_losses_and_gradients_but_no_residuals(lm_data, tmp_path):
+    save = tmp_path / "pc"
+    run_cli("fairseq-train", str(lm_data / "bin"), "--user-dir", USER_DIR, "--arch", "iiet_lm_tiny", *TRAIN_FLAGS,
+            "--ode-solver", "pc", "--max-update", "2", "--save-interval-updates", "2", "--keep-interval-updates", "-1",
+            "--save-dir", str(save), "--no-save-optimizer-state")
+    (point,) = run_diagnostics(str(save), str(lm_data / "bin"), batches=1)
+    assert point["residual"] == [[], []] and len(point["loss_by_iteration"]) == 1
+    assert all(g > 0 for g in point["gradient_norms"])
+    assert summary_lines({"pc": [point]})[2].startswith("| pc | – |")
