@@ -237,13 +237,13 @@ def describe_runs(task: StudyTask, args, models: List[ModelSpec], runs: Dict[str
     for m in models:
         if m.init_from:
             continue
-        flops = task.curve_flops(m, [(args.budget, 0.0)], args.budget)[0][0]
+        flops = task.total_flops(m, args.budget)
         specs[m.name] = dict(evaluations=model_evaluations(m, task.num_layers), offset=0, offset_flops=0.0,
                              flops=flops, model=m)
     for m in models:
         if m.init_from:
             start = specs[by_key[m.init_from].name]
-            own = task.curve_flops(m, [(args.continue_budget, 0.0)], args.continue_budget)[0][0]
+            own = task.total_flops(m, args.continue_budget)
             specs[m.name] = dict(evaluations=model_evaluations(m, task.num_layers), offset=args.budget,
                                  offset_flops=start["flops"], flops=start["flops"] + own, model=m)
     for name, rs in runs.items():

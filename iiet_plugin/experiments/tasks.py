@@ -78,6 +78,10 @@ class StudyTask(abc.ABC):
         on, off = self.update_flops(model, True), self.update_flops(model, False)
         return [(off * min(u, start) + on * max(u - start, 0) + offset, v) for u, v in curve]
 
+    def total_flops(self, model: ModelSpec, budget: int) -> float:
+        """Training FLOPs of ``budget`` updates of ``model`` (the recipe's vanilla updates at vanilla's cost)."""
+        return self.curve_flops(model, [(budget, 0.0)], budget)[0][0]
+
     @abc.abstractmethod
     def distil(self, teacher: Trained, model: ModelSpec, tau: float, lr: float, seed: int, budget: int,
                out: str) -> Trained:

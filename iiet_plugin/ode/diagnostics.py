@@ -11,25 +11,33 @@ For layer ``l`` with input ``y`` and IIET iterates ``y^(0..r)``:
   the IIET weights);
 * ``gradient_norms[l] = ||dL/d theta_l||_2`` over layer ``l``'s parameters for one loss.
 """
-from typing import Callable, Iterable, List, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from .influence import measure_update_scores
 from .plan import IterationPlan
-from .solvers import ODESolver
+from .solvers import IIESolver, ODESolver
 from .stack import plan_of, set_plan
 
-fixed_point_residuals = measure_update_scores
-"""``fixed_point_residuals(model, solvers, batches, run)`` -> ``rho[l][i - 1]`` (see the module)."""
+
+def fixed_point_residuals(model: nn.Module, solvers: Sequence[ODESolver], batches: Iterable,
+                          run: Callable) -> List[List[float]]:
+    """``rho[l][i - 1]`` (see the module) over ``batches``; ``run(batch, recorder)`` as for
+    ``influence.measure_update_scores``.  Only IIET layers iterate toward a fixed point: for a
+    stack with any other solver (RK / PC stages are no iterates) every row is empty."""
+    if not all(isinstance(s, IIESolver) for s in solvers):
+        return [[] for _ in solvers]
+    return measure_update_scores(model, solvers, batches, run)
 
 
 def loss_by_iteration(solvers: Sequence[ODESolver], batches: Iterable,
-                      run: Callable[[object], Tuple[float, int]]) -> List[float]:
+                      run: Callable[[object], Tuple[float, int]], last: Optional[float] = None) -> List[float]:
     """Mean loss when every layer stops after iteration ``i``, for ``i = 0 .. max r_l``.
 
     ``run(batch) -> (summed loss, counted tokens)`` runs the model under ``torch.no_grad``.
+    ``last``: the full plan's mean loss when the caller has it already (not recomputed).
     The solvers' plan is restored afterwards."""
     batches = list(batches)
     full = plan_of(solvers)
@@ -38,6 +46,9 @@ def loss_by_iteration(solvers: Sequence[ODESolver], batches: Iterable,
     try:
         with torch.no_grad():
             for i in range(top + 1):
+                if i == top and last is not None:
+                    losses.append(float(last))
+                    break
                 set_plan(solvers, IterationPlan(tuple(min(i, r) for r in full.iters)))
                 total, count = 0.0, 0
                 for batch in batches:

@@ -6,8 +6,7 @@ from typing import Sequence
 import torch
 
 from ..ode.diagnostics import fixed_point_residuals, layer_gradient_norms, loss_by_iteration
-from ..ode.solvers import IIESolver
-from .influence import _decoder_mask
+from .influence import decoder_token_mask
 
 
 def decoder_diagnostics(model, task, batches: Sequence) -> dict:
@@ -26,14 +25,10 @@ def decoder_diagnostics(model, task, batches: Sequence) -> dict:
         return -lprobs[keep].gather(-1, target[keep].unsqueeze(-1)).sum(), int(keep.sum())
 
     def run_update(sample, recorder):
-        recorder.mask = _decoder_mask(model, sample)
+        recorder.mask = decoder_token_mask(model, sample)
         model(**sample["net_input"])
 
-    if all(isinstance(s, IIESolver) for s in solvers):
-        residual = fixed_point_residuals(decoder, solvers, batches, run_update)
-    else:  # RK / PC stages are no fixed-point iterates
-        residual = [[] for _ in solvers]
-    losses = loss_by_iteration(solvers, batches, lambda sample: tuple(float(x) for x in nll(sample)))
+    residual = fixed_point_residuals(decoder, solvers, batches, run_update)  # empty rows unless IIET
 
     def mean_loss() -> torch.Tensor:
         total, count = 0.0, 0
@@ -42,5 +37,8 @@ def decoder_diagnostics(model, task, batches: Sequence) -> dict:
             total, count = total + loss, count + n
         return total / max(count, 1)
 
-    grads = layer_gradient_norms(model, list(decoder.layers), mean_loss)
+    full_plan_loss = mean_loss()  # one forward with the graph: the gradients and the last loss
+    grads = layer_gradient_norms(model, list(decoder.layers), lambda: full_plan_loss)
+    losses = loss_by_iteration(solvers, batches, lambda sample: tuple(float(x) for x in nll(sample)),
+                               last=float(full_plan_loss.detach()))
     return {"residual": residual, "loss_by_iteration": losses, "gradient_norms": grads}

@@ -44,7 +44,7 @@ def _move(sample, device):
     return utils.move_to_cuda(sample, device=device) if device.type == "cuda" else sample
 
 
-def _decoder_mask(model, sample) -> torch.Tensor:
+def decoder_token_mask(model, sample) -> torch.Tensor:
     """Real (non-pad) decoder positions, shaped (T, B) like fairseq's hidden states."""
     net_input = sample["net_input"]
     tokens = net_input.get("prev_output_tokens", net_input.get("src_tokens"))
@@ -62,7 +62,7 @@ def measure(model, task, batches: Sequence, scores=("update", "loss")) -> Influe
     if "update" in scores:
         def run_update(sample, recorder):
             sample = _move(sample, device)
-            recorder.mask = _decoder_mask(model, sample)
+            recorder.mask = decoder_token_mask(model, sample)
             model(**sample["net_input"])
         report.update = measure_update_scores(model.decoder, solvers, batches, run_update)
 

@@ -72,3 +72,27 @@ def test_gradient_norms_per_layer():
     model.zero_grad(set_to_none=True)
     assert gradient_norms([a]) == [0.0]
 
+
+
+def test_loss_by_iteration_takes_the_callers_full_plan_loss_without_rerunning_it():
+    torch.manual_seed(0)
+    stack = ReferenceStack(ODEConfig(solver="iie", iters=2), num_layers=2, dim=8, heads=2, ffn_dim=16).eval()
+    solvers = [layer.ode for layer in stack.layers]
+    seen = []
+
+    def run(batch):
+        seen.append(tuple(s.iters for s in solvers))
+        return stack(batch).sum(), 1
+
+    losses = loss_by_iteration(solvers, [torch.randn(1, 3, 8)], run, last=-7.0)
+    assert seen == [(0, 0), (1, 1)] and losses[-1] == -7.0 and len(losses) == 3
+    assert plan_of(solvers).iters == (2, 2)
+
+
+@pytest.mark.parametrize("solver", ["rk2", "pc", "euler"])
+def test_residuals_of_stages_that_are_no_iterates_are_empty_rows(solver):
+    stack = ReferenceStack(ODEConfig(solver=solver), num_layers=3, dim=8, heads=2, ffn_dim=16).eval()
+    solvers = [layer.ode for layer in stack.layers]
+    calls = []
+    rho = fixed_point_residuals(stack, solvers, [torch.randn(1, 3, 8)], lambda b, r: calls.append(b))
+    assert rho == [[], [], []] and calls == []  # nothing run: RK / PC stages are no fixed-point iterates
