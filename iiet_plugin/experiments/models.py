@@ -58,6 +58,8 @@ MODEL_CHOICES: Dict[str, ModelSpec] = {
     "iiet-r1": iiet(1),
     "iiet-r2": iiet(2),
     "iiet-r2-relaxed": ModelSpec("IIET r=2, relaxation 0.5", dict(iiet(2).options, iie_relaxation=0.5)),
+    "iiet-r2-dropout-per-layer": ModelSpec("IIET r=2, dropout masks per layer",
+                                           dict(iiet(2).options, ode_dropout_masks="per_layer")),
     "iiet-r2-recipe": ModelSpec("IIET r=2, paper recipe (iterations from 50% of updates)", iiet(2).options,
                                 start_fraction=0.5),
     "vanilla-continued": ModelSpec("vanilla, continued", VANILLA.options, init_from="vanilla"),

@@ -6,13 +6,15 @@ real data.
                             [--lrs ...] [--thresholds 0.3,0.6] [--jobs 2] [--data DIR]
 
 Protocol: equal update budgets for every model trained from scratch; each model at its own
-learning rate from ``--lrs``, chosen on the first seed (``protocol.choose_rate``); the other
-seeds at the chosen rate.  A model continued from another (``init_from``) trains
+learning rate from ``--lrs``, chosen on the first seed by the task's selection metric on the
+validation split (``protocol.choose_rate``); the other seeds at the chosen rate.  The reported
+metric is measured on the test split, which no rate was chosen on (a task without one, vision,
+takes a single rate).  A model continued from another (``init_from``) trains
 ``--continue-budget`` more updates from that model's checkpoint of the same seed, at its rate.
 E-IIET: IIAD distillation of each seed's IIET (from scratch) at each threshold of the
 ``update`` influence score, for ``--distill-budget`` more.
 
-The report: the task's metric (mean +- std over seeds), the best point of the learning curves,
+The report: the held-out metric and the selection metric (mean +- std over seeds), the best point of the learning curves,
 the plateau criterion (``protocol.plateau_gain``: < 1 % over the last 20 % of updates), the
 rate, layer evaluations per forward (counted by the core), training FLOPs relative to vanilla,
 and inference speed relative to vanilla (interleaved, in one process, at the end).  Curves go
@@ -82,6 +84,9 @@ def check(p: argparse.ArgumentParser, args, task: Optional[StudyTask] = None) ->
         p.error(f"--seeds/--lrs/--thresholds: {e}")
     if not args.seed_list or not args.lr_list or any(lr <= 0 for lr in args.lr_list):
         p.error("--seeds and --lrs need at least one value each, and rates > 0")
+    if task is not None and not task.report_metric and len(args.lr_list) > 1:
+        p.error(f"--lrs: the {task.name} task reports {task.metric} on the split a rate would be chosen on; "
+                f"give one rate (got {args.lrs})")
     try:
         args.model_list = choose_models(args.models)
     except ConfigError as e:
@@ -199,6 +204,11 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
                 names.append(name)
     for name, result in zip(names, lanes.map(later)):
         runs.setdefault(name, []).append(result)
+    if task.report_metric:
+        print(f"[study] {task.report_metric} ({elapsed()})", flush=True)
+    for rs in runs.values():
+        for r in rs:
+            r["reported"] = reported_value(task, r, fresh)
     print(f"[study] inference speeds ({elapsed()})", flush=True)
     speeds = task.speeds([r["checkpoint"] for rs in runs.values() for r in rs])
     specs = describe_runs(task, args, models, runs)
@@ -206,6 +216,15 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
     print(f"[study] diagnostics ({elapsed()})", flush=True)
     diagnostics = write_diagnostics(task, args, runs, [m.name for m in models], fresh)
     return report(task, args, runs, specs, chosen, sweeps, speeds, time.time() - t0, diagnostics)
+
+
+def reported_value(task: StudyTask, run: dict, fresh: bool) -> float:
+    """The run's ``task.report_metric`` on its held-out split (cached in ``FOLDER/reported``);
+    its selection metric when the task has no held-out split (one rate, nothing chosen)."""
+    if not task.report_metric:
+        return run["value"]
+    folder = os.path.join(os.path.dirname(run["checkpoint"]), "reported")
+    return run_once(folder, run["key"], fresh, lambda: dict(value=task.report_quality(run["checkpoint"])))["value"]
 
 
 def write_diagnostics(task: StudyTask, args, runs: Dict[str, List[dict]], names: List[str], fresh: bool) -> List[str]:
@@ -279,11 +298,13 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
     vanilla = next(iter(runs))
     base = statistics.median(speeds[r["checkpoint"]] for r in runs[vanilla])
     base_flops = specs[vanilla]["flops"]
+    selection = [f"{task.metric} (rates chosen on it)"] if task.report_metric else []
+    header = [task.report_metric or task.metric] + selection
     lines = [f"## {task.name.upper()} study: {task.describe(args)}, {args.budget} {task.budget}, seeds {args.seeds}",
-             "", f"| model | {task.metric} (mean ± std) | best {task.curve_metric} on the curve | plateau "
-                 f"(gain in last {PLATEAU_TAIL:.0%}) | lr | layer evaluations | train FLOPs / {vanilla} "
-                 f"| speed / {vanilla} | E-IIET plans |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "", f"| model | {header[0]} (mean ± std) | {' | '.join(selection + [''])}best {task.curve_metric} on the "
+                 f"curve | plateau (gain in last {PLATEAU_TAIL:.0%}) | lr | layer evaluations | train FLOPs / "
+                 f"{vanilla} | speed / {vanilla} | E-IIET plans |",
+             "|---|" + "---|" * (len(header) + 8)]
     for name, rs in runs.items():
         spec = specs[name]
         plans = " / ".join(sorted({r["plan"] for r in rs if r["plan"]}))
@@ -294,10 +315,15 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
         gain = statistics.mean(gains) if gains else float("nan")
         plateau = "–" if gain != gain else f"{'yes' if gain < PLATEAU_GAIN else 'no'} ({gain:.1%})"
         flops = f"{spec['flops'] / base_flops:.2f}" if spec["flops"] and base_flops else "–"
-        lines.append(f"| {name} | {mean_std([r['value'] for r in rs], task.digits)} | {best_cell} | {plateau} | "
+        metrics = [mean_std([r["reported"] for r in rs], task.digits)]
+        if selection:
+            metrics.append(mean_std([r["value"] for r in rs], task.digits))
+        lines.append(f"| {name} | {' | '.join(metrics)} | {best_cell} | {plateau} | "
                      f"{chosen[name]:g} | {spec['evaluations']:g} | {flops} | {speed:.2f} | {plans} |")
+    held_out = (f"; the reported {task.report_metric} is on a split no rate was chosen on" if task.report_metric
+                else f"; {task.metric} is reported on the split it is measured on, so the grid has one rate")
     lines += ["", f"Learning rate per model: chosen on seed {args.seed_list[0]} by {task.metric} from the grid "
-                  f"{args.lrs}; continued models train {args.continue_budget} {task.budget} more at their starting "
+                  f"{args.lrs}{held_out}; continued models train {args.continue_budget} {task.budget} more at their starting "
                   f"model's rate; E-IIET distils at {args.distill_lr:g} for {args.distill_budget} {task.budget} "
                   f"after its teacher's {args.budget}. Plateau: the best {task.curve_metric} improved by less than "
                   f"{PLATEAU_GAIN:.0%} over the last {PLATEAU_TAIL:.0%} of the updates (mean over seeds).", "",

@@ -38,7 +38,8 @@ def fairseq_valid_curve(log: str) -> Curve:
 class StudyTask(abc.ABC):
     """One task of the study driver (``iiet-study NAME``)."""
     name: str = ""
-    metric: str = ""            # the quality column, e.g. "valid ppl"
+    metric: str = ""            # the selection metric each model's rate is chosen on, e.g. "valid ppl"
+    report_metric: str = ""     # the reported metric, on a split the rates are not chosen on ("" = none)
     higher_is_better: bool = True
     budget: str = "updates"     # the training budget's unit (a flag of the driver)
     default_budget: int = 0
@@ -89,7 +90,11 @@ class StudyTask(abc.ABC):
 
     @abc.abstractmethod
     def quality(self, checkpoint: str) -> float:
-        """The task's metric of a checkpoint on the validation split."""
+        """The selection metric of a checkpoint (the validation split)."""
+
+    def report_quality(self, checkpoint: str) -> float:
+        """The reported metric of a checkpoint (``report_metric``, a held-out split)."""
+        raise NotImplementedError(f"the {self.name} task has no held-out split apart from its selection split")
 
     @abc.abstractmethod
     def speeds(self, checkpoints: Sequence[str]) -> Dict[str, float]:
@@ -124,6 +129,7 @@ class LanguageModelingTask(StudyTask):
     """An iiet_lm (default: iiet_lm_tiny, 2 layers, 64-d) on a slice of the WEB Bible; metric:
     valid perplexity.  ``--layers`` / ``--dim`` size it (FFN 4 x dim, one head per 32 dims)."""
     name, metric, higher_is_better = "lm", "valid ppl", False
+    report_metric = "test ppl"
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 200, 60, "0.003,0.01,0.02", 5e-4
     num_layers = 2
     curve_metric, curve_higher_is_better = "valid ppl", False
@@ -205,11 +211,14 @@ class LanguageModelingTask(StudyTask):
                        "--max-update", budget, "--save-dir", _fresh(out), echo_command=False)
         return Trained(os.path.join(out, "checkpoint_last.pt"), log)
 
-    def quality(self, checkpoint):
+    def quality(self, checkpoint, subset: str = "valid"):
         out = run_tool("fairseq-eval-lm", self.data, "--user-dir", user_dir(), "--path", checkpoint,
-                       "--gen-subset", "valid", "--tokens-per-sample", "128", "--max-tokens", "4096", "--cpu",
+                       "--gen-subset", subset, "--tokens-per-sample", "128", "--max-tokens", "4096", "--cpu",
                        echo_command=False)
         return float(re.search(r"Perplexity: ([0-9.]+)", out).group(1))
+
+    def report_quality(self, checkpoint):
+        return self.quality(checkpoint, "test")
 
     def curve(self, trained):
         return fairseq_valid_curve(trained.log)
@@ -229,6 +238,7 @@ class TranslationTask(StudyTask):
     """iiet_transformer_tiny (2+2 layers) on en->de pairs; metric: sacreBLEU on the valid split
     (beam 4, detokenized); evaluations counted in the decoder (what decoding repeats)."""
     name, metric, higher_is_better = "mt", "valid BLEU", True
+    report_metric = "test BLEU"
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 400, 100, "0.01,0.02", 5e-4
     num_layers = 2
     digits = 2
@@ -283,16 +293,19 @@ class TranslationTask(StudyTask):
                        budget, "--save-dir", _fresh(out), echo_command=False)
         return Trained(os.path.join(out, "checkpoint_last.pt"), log)
 
-    def quality(self, checkpoint):
+    def quality(self, checkpoint, subset: str = "valid"):
         from ..seq.bleu import score_generation
         out = run_tool("fairseq-generate", self.data, "--user-dir", user_dir(), "--path", checkpoint,
-                       "--gen-subset", "valid", "--beam", "4", "--max-len-a", "1.2", "--max-len-b", "10",
+                       "--gen-subset", subset, "--beam", "4", "--max-len-a", "1.2", "--max-len-b", "10",
                        "--post-process", "sentencepiece", "--cpu", "--max-tokens", "8000", echo_command=False)
-        generated = checkpoint + ".valid.txt"
+        generated = f"{checkpoint}.{subset}.txt"
         with open(generated, "w", encoding="utf-8") as f:
             f.write(out)
-        result, self.signature, _ = score_generation(generated, os.path.join(self.prep, "valid.de"))
+        result, self.signature, _ = score_generation(generated, os.path.join(self.prep, f"{subset}.de"))
         return result.score
+
+    def report_quality(self, checkpoint):
+        return self.quality(checkpoint, "test")
 
     def curve(self, trained):
         return fairseq_valid_curve(trained.log)
@@ -308,9 +321,10 @@ class TranslationTask(StudyTask):
 
 class VisionTask(StudyTask):
     """A small iiet_vit (default 64-d, 3 blocks; patch 7, avg pool) on Fashion-MNIST; metric:
-    top-1 on the first --eval-limit test images; speed: images/s of every final model, round-robin."""
+    top-1 on the first --eval-limit test images; speed: images/s of every final model, round-robin.
+    Fashion-MNIST has no split besides the reported test images, so the study takes one rate."""
     name, metric, higher_is_better, budget = "vision", "top-1", True, "epochs"
-    default_budget, default_distill_budget, default_lrs, default_distill_lr = 3, 1, "0.0005,0.001,0.003", 3e-4
+    default_budget, default_distill_budget, default_lrs, default_distill_lr = 3, 1, "0.001", 3e-4
     num_layers = 3
     curve_metric = "top-1"
     MODEL_KWARGS = {"embed_dim": 64, "depth": 3, "num_heads": 2, "patch_size": 7, "global_pool": "avg"}

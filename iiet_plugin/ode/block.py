@@ -17,6 +17,8 @@ stage function as a method::
 Everything here is TorchScript- and torch.fx-friendly: the stage is a method (a static
 call), evaluation counts are Python ints from the plan, the PC history is a list of
 tensors.  ``slot`` is the evaluation index, distinct per evaluation, for per-evaluation caches.
+With ``ode_dropout_masks=per_layer`` the host's dropout sites are ``SharedMaskDropout`` modules
+(``dropout.py``) whose masks the driver renews at the start (and drops at the end) of each forward.
 """
 from typing import List, Optional
 
@@ -30,18 +32,35 @@ class ODEBlockMixin:
     """Mixed into an ``nn.Module`` that has ``self.ode`` (an ``ODESolver``) and ``evaluate``."""
 
     ode_recorder: Optional[Recorder] = None
+    ode_shared_dropouts: tuple = ()  # SharedMaskDropout sites (ode_dropout_masks=per_layer)
 
     def ode_forward(self, y: Tensor, history: List[Tensor]) -> Tensor:
         outputs: List[Tensor] = []
         if not torch.jit.is_scripting():
             self._record_input(y)
+            self._new_dropout_masks()
         for k in range(self.ode.num_evaluations()):
             z, base = self.ode.stage_input(k, y, outputs, history)
+            if not torch.jit.is_scripting():
+                self._next_evaluation()
             out = self.ode.stage_output(k, self.evaluate(z, base, k), outputs, history)
             if not torch.jit.is_scripting():
                 self._record(k, out)
             outputs.append(out)
-        return self.ode.combine(y, outputs, history)
+        y_next = self.ode.combine(y, outputs, history)
+        if not torch.jit.is_scripting():
+            self._new_dropout_masks()  # autograd keeps what backward needs; the block keeps none
+        return y_next
+
+    @torch.jit.unused
+    def _next_evaluation(self) -> None:
+        for site in self.ode_shared_dropouts:
+            site.next_evaluation()
+
+    @torch.jit.unused
+    def _new_dropout_masks(self) -> None:
+        for site in self.ode_shared_dropouts:
+            site.new_masks()
 
     @torch.jit.unused
     def _record_input(self, y: Tensor) -> None:

@@ -26,6 +26,7 @@ RK_STAGES = ("branch", "layer")
 EMA_SHARING = ("layer", "stack")
 PC_FORMS = ("lm", "mt")
 KV_CACHE_MODES = ("per_iter", "shared_final")
+DROPOUT_MASKS = ("per_evaluation", "per_layer")
 
 
 def _zero_plan(value) -> bool:
@@ -84,6 +85,11 @@ OPTIONS: Tuple[OptionSpec, ...] = (
     OptionSpec("pc_form", str, "lm", "PCformer predictor form: lm = its LM release (stage outputs LayerNormed, "
                "normed stages feed the next stage), mt = its MT encoder (raw layer outputs feed the next stage "
                "and the predictor; no stage norms)", field="pc_form", choices=PC_FORMS, used_by=("pc",)),
+    OptionSpec("ode_dropout_masks", str, "per_evaluation", "dropout masks of a layer's evaluations: "
+               "per_evaluation = fresh masks at every evaluation, per_layer = one set of masks per layer forward "
+               "shared by all its evaluations (IIET iterates one map; residual and activation dropout and drop "
+               "path; attention-probability dropout stays per evaluation)", field="dropout_masks",
+               choices=DROPOUT_MASKS),
 )
 OPTION_BY_NAME: Dict[str, OptionSpec] = {spec.name: spec for spec in OPTIONS}
 
@@ -107,6 +113,7 @@ class ODEConfig:
     stage         RK stage function: branch ``G(z)`` (paper) | layer ``L(z)`` (release) (``ode_stage``)
     ema_sharing   EMA alpha per layer | one per stack                 (``ode_ema_sharing``)
     pc_form       PCformer predictor as in its lm | mt release        (``pc_form``)
+    dropout_masks per_evaluation | per_layer (``ode_dropout_masks``; see ``dropout.py``)
     """
 
     solver: str = "iie"
@@ -118,6 +125,7 @@ class ODEConfig:
     stage: str = "branch"
     ema_sharing: str = "layer"
     pc_form: str = "lm"
+    dropout_masks: str = "per_evaluation"
 
     @classmethod
     def from_options(cls, values: Mapping[str, Any], prefix: str = "") -> "ODEConfig":
@@ -148,6 +156,7 @@ class ODEConfig:
         _choice(f"{prefix}ode_stage", self.stage, RK_STAGES)
         _choice(f"{prefix}ode_ema_sharing", self.ema_sharing, EMA_SHARING)
         _choice(f"{prefix}pc_form", self.pc_form, PC_FORMS)
+        _choice(f"{prefix}ode_dropout_masks", self.dropout_masks, DROPOUT_MASKS)
         if self.ema_sharing == "stack" and coef != "ema":
             raise ConfigError(f"{prefix}ode_ema_sharing=stack needs EMA weights (ode_coef ema, or ode_solver pc); "
                               f"ode_solver={solver} has ode_coef {coef}")
@@ -164,7 +173,7 @@ class ODEConfig:
             raise ConfigError(f"{prefix}ode_solver={solver} ignores " + ", ".join(ignored)
                               + ": drop these options or choose the solver that uses them")
         return ODEConfig(solver, coef, self.iters, self.layer_iters, self.pc_predictor, relaxation, self.stage,
-                         self.ema_sharing, self.pc_form)
+                         self.ema_sharing, self.pc_form, self.dropout_masks)
 
     def plan(self, num_layers: int, prefix: str = "") -> IterationPlan:
         """The iteration plan: ``layer_iters`` when given, else ``iters`` for every layer.

@@ -19,7 +19,7 @@ import torch
 from fairseq.modules.transformer_layer import TransformerDecoderLayerBase, TransformerEncoderLayerBase
 from torch import Tensor
 
-from ..ode import KV_CACHE_MODES, ODEBlockMixin, ODESolver
+from ..ode import KV_CACHE_MODES, ODEBlockMixin, ODESolver, share_dropout_masks
 from .attention import SlottedMultiheadAttention
 from ..ode.history import LayerHistory
 from ..ode.errors import ConfigError
@@ -74,7 +74,18 @@ class EncoderCall:
     attn_mask: Optional[Tensor]
 
 
-class ODEDecoderLayer(CompiledForward, ODEBlockMixin, TransformerDecoderLayerBase):
+class SharedDropoutSites:
+    """``ode_dropout_masks=per_layer``: the layer's residual and activation dropout (fairseq's
+    ``dropout_module``, used after attention, cross-attention and the FFN, and
+    ``activation_dropout_module``) draw their masks once per layer forward (``ode.dropout``);
+    attention-probability dropout (inside the attention module) stays per evaluation."""
+
+    def share_dropout_masks(self) -> None:
+        share_dropout_masks(self, {name: (getattr(self, name).p, False)
+                                   for name in ("dropout_module", "activation_dropout_module")})
+
+
+class ODEDecoderLayer(CompiledForward, SharedDropoutSites, ODEBlockMixin, TransformerDecoderLayerBase):
     """A decoder layer evaluated by an ODE solver; see the module docstring."""
 
     def __init__(self, cfg, no_encoder_attn=False, add_bias_kv=False, add_zero_attn=False):
@@ -209,7 +220,7 @@ class ODEDecoderLayer(CompiledForward, ODEBlockMixin, TransformerDecoderLayerBas
         return x, attn, None
 
 
-class ODEEncoderLayer(CompiledForward, ODEBlockMixin, TransformerEncoderLayerBase):
+class ODEEncoderLayer(CompiledForward, SharedDropoutSites, ODEBlockMixin, TransformerEncoderLayerBase):
     """fairseq's pre-norm encoder layer as an ODE block:
 
         evaluate(z, base, slot) = (base + a) + f,  a = SelfAttn(LN(z)),  f = FFN(LN(z + a))

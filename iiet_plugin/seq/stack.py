@@ -28,6 +28,8 @@ class ODEStackMixin(PlanMembers):
         backend = getattr(ode_args, "compile_layers", None) or None
         for i, (layer, solver) in enumerate(zip(self.layers, solvers)):
             layer.attach(i, solver, self.ode_context, kv_mode)
+            if self.ode_cfg.dropout_masks == "per_layer":
+                layer.share_dropout_masks()
             if backend:
                 layer.compile_ode_forward(str(backend))
         self.configured_plan = plan_of(solvers)

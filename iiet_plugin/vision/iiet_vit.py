@@ -13,7 +13,7 @@ Model kwargs choose the solver, by the core's option table (``iiet_plugin.ode.OP
 the names and defaults of fairseq's fields): ``ode_solver`` (euler, rk2, rk4, pc, iie;
 default iie), ``ode_coef``, ``iie_iters`` (default 1), ``iie_layer_iters`` (``"2,1,0,..."``;
 also accepted as ``layer_iters``), ``pc_predictor``, ``iie_relaxation``, ``ode_stage``,
-``ode_ema_sharing``, ``pc_form`` (the baselines' released forms).
+``ode_ema_sharing``, ``pc_form`` (the baselines' released forms), ``ode_dropout_masks``.
 """
 from functools import partial
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -31,7 +31,7 @@ from timm.models.vision_transformer import checkpoint_filter_fn as _vit_checkpoi
 
 from ..ode.history import LayerHistory
 from ..ode.stack import PlanMembers
-from ..ode import ConfigError, IterationPlan, ODEBlockMixin, ODEConfig, build_stack
+from ..ode import ConfigError, IterationPlan, ODEBlockMixin, ODEConfig, build_stack, share_dropout_masks
 
 __all__ = ["IIETVisionTransformer", "IIETBlock"]
 
@@ -46,7 +46,7 @@ class IIETBlock(ODEBlockMixin, Block):
     """
 
     def __init__(self, *args, ode_solvers: Optional[List[nn.Module]] = None,
-                 ode_history: Optional[LayerHistory] = None, **kwargs):
+                 ode_history: Optional[LayerHistory] = None, ode_dropout_masks: str = "per_evaluation", **kwargs):
         super().__init__(*args, **kwargs)
         if ode_solvers is None or ode_history is None:
             raise ConfigError("IIETBlock needs the stack's solvers and history (ode_solvers, ode_history)")
@@ -55,6 +55,18 @@ class IIETBlock(ODEBlockMixin, Block):
                               f"from timm 1.0.23 on (installed: {timm.__version__}); upgrade timm")
         self.ode = ode_solvers[kwargs["depth"]]
         object.__setattr__(self, "ode_history", ode_history)  # a plain reference, not a submodule
+        if ode_dropout_masks == "per_layer":
+            self.share_dropout_masks()
+
+    def share_dropout_masks(self) -> None:
+        """``ode_dropout_masks=per_layer``: projection and MLP dropout and drop path (per sample)
+        draw their masks once per block forward (``ode.dropout``); attention-probability
+        dropout (inside the fused attention) stays per evaluation."""
+        sites = {path: (getattr(self.get_submodule(path), "p", 0.0), False)  # nn.Identity when p = 0
+                 for path in ("attn.proj_drop", "mlp.drop1", "mlp.drop2")}
+        sites.update({path: (getattr(self.get_submodule(path), "drop_prob", 0.0), True)
+                      for path in ("drop_path1", "drop_path2")})
+        share_dropout_masks(self, sites)
 
     def evaluate(self, z: Tensor, base: Optional[Tensor], slot: int) -> Tensor:
         """``base + G(z)`` (``G(z)`` when ``base`` is None), additions in timm's order."""
@@ -92,6 +104,7 @@ class IIETVisionTransformer(PlanMembers, VisionTransformer):
             ode_stage: str = "branch",
             ode_ema_sharing: str = "layer",
             pc_form: str = "lm",
+            ode_dropout_masks: str = "per_evaluation",
             layer_iters: Optional[Union[str, List[int]]] = None,
             **kwargs,
     ):
@@ -109,10 +122,11 @@ class IIETVisionTransformer(PlanMembers, VisionTransformer):
             iie_layer_iters = IterationPlan.parse(list(iie_layer_iters), depth, "iie_layer_iters").to_string()
         cfg = ODEConfig(solver=ode_solver, coef=ode_coef, iters=iie_iters, layer_iters=iie_layer_iters,
                         pc_predictor=pc_predictor, iie_relaxation=iie_relaxation, stage=ode_stage,
-                        ema_sharing=ode_ema_sharing, pc_form=pc_form)
+                        ema_sharing=ode_ema_sharing, pc_form=pc_form, dropout_masks=ode_dropout_masks)
         ode_cfg, solvers = build_stack(cfg, depth, embed_dim)  # raises early on bad options
         history = LayerHistory()
-        kwargs["block_fn"] = partial(IIETBlock, ode_solvers=solvers, ode_history=history)
+        kwargs["block_fn"] = partial(IIETBlock, ode_solvers=solvers, ode_history=history,
+                                     ode_dropout_masks=ode_cfg.dropout_masks)
         super().__init__(*args, **kwargs)
         self.ode_cfg = ode_cfg
         object.__setattr__(self, "ode_history", history)

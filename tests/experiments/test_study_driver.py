@@ -16,6 +16,7 @@ from iiet_plugin.experiments.tasks import TASKS, StudyTask, Trained
 class ArithmeticTask(StudyTask):
     """Quality = a function of (model, lr, seed); speed = 100 / layer evaluations."""
     name, metric, higher_is_better, budget = "arith", "score", True, "updates"
+    report_metric = "held-out score"
     curve_metric = "score"
     default_budget, default_distill_budget, default_lrs = 10, 2, "0.1,0.2"
     num_layers = 2
@@ -50,6 +51,10 @@ class ArithmeticTask(StudyTask):
     def quality(self, checkpoint):
         return self.value[checkpoint]
 
+    def report_quality(self, checkpoint):
+        self.calls.append(("report", checkpoint))
+        return self.value[checkpoint] - 0.25
+
     def curve(self, trained):
         final = self.value[trained.checkpoint]
         return [(5, final - 1.0), (10, final + 0.5), (15, final)]  # the best point is not the last
@@ -76,14 +81,19 @@ def test_protocol_rows_and_table(tmp_path, capsys):
     assert all(c[1].endswith(("_lr0.2_s1/model.pt", "_lr0.2_s2/model.pt")) for c in distils)  # the chosen IIET runs
     main_table = text.split("\n\n")[1]  # the heading, then the result table, then the sweep table
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in main_table.splitlines() if line.startswith("| ")}
-    assert rows["vanilla (euler)"][1] == "11.5 ± 0.7" and rows["vanilla (euler)"][4] == "0.1"
-    assert rows["vanilla (euler)"][2] == "12.0 ± 0.7"  # the best point of each seed's curve
-    assert rows["vanilla (euler)"][3] == "yes (0.0%)"  # the best point (update 10) lies before the last 20 %
-    assert rows["IIET r=2"][1] == "11.5 ± 0.7" and rows["IIET r=2"][5] == "6"  # 2 layers x (r + 1)
-    assert rows["IIET r=2"][6] == "3.00"  # training FLOPs: 6 vs 2 evaluations
-    assert rows["IIET r=2"][7] == "0.33"  # 100/6 vs 100/2
-    assert rows["E-IIET (IIAD tau=0.3)"][5] == "3" and rows["E-IIET (IIAD tau=0.3)"][8].strip(" |") == "1,0"
-    assert rows["E-IIET (IIAD tau=0.6)"][1] == "10.9 ± 0.7"
+    assert main_table.splitlines()[0].startswith("| model | held-out score (mean ± std) | score (rates chosen on it) |")
+    assert rows["vanilla (euler)"][1] == "11.2 ± 0.7"  # reported: the held-out split
+    assert rows["vanilla (euler)"][2] == "11.5 ± 0.7" and rows["vanilla (euler)"][5] == "0.1"  # the selection metric
+    assert rows["vanilla (euler)"][3] == "12.0 ± 0.7"  # the best point of each seed's curve
+    assert rows["vanilla (euler)"][4] == "yes (0.0%)"  # the best point (update 10) lies before the last 20 %
+    assert rows["IIET r=2"][2] == "11.5 ± 0.7" and rows["IIET r=2"][6] == "6"  # 2 layers x (r + 1)
+    assert rows["IIET r=2"][7] == "3.00"  # training FLOPs: 6 vs 2 evaluations
+    assert rows["IIET r=2"][8] == "0.33"  # 100/6 vs 100/2
+    assert rows["E-IIET (IIAD tau=0.3)"][6] == "3" and rows["E-IIET (IIAD tau=0.3)"][9].strip(" |") == "1,0"
+    assert rows["E-IIET (IIAD tau=0.6)"][2] == "10.9 ± 0.7"
+    reported = [c[1] for c in task.calls if c[0] == "report"]
+    assert len(reported) == 8  # 2 seeds x (vanilla, IIET, 2 E-IIET): the chosen rates' runs only
+    assert not [c for c in reported if "vanilla" in c and "_lr0.2_" in c or "iiet" in c and "_lr0.1_" in c]
     assert "machine: cpu " in text and "command: iiet-study arith --seeds 1,2" in text
     saved = json.loads((tmp_path / "curves.json").read_text())
     assert saved["metric"] == "score" and len(saved["curves"]["IIET r=2"]) == 2
@@ -96,7 +106,7 @@ def test_protocol_rows_and_table(tmp_path, capsys):
     assert study.run_study(task, args, models).split("\n\n")[1] == main_table and task.calls == []
     args.fresh = True
     study.run_study(task, args, models)
-    assert len(task.calls) == 10
+    assert len([c for c in task.calls if c[0] != "report"]) == 10
 
 
 def test_compute_matched_recipe_and_continued_models(tmp_path):
@@ -113,9 +123,9 @@ def test_compute_matched_recipe_and_continued_models(tmp_path):
     assert trains["IIET r=2 from trained vanilla"][4:] == (2, vanilla_checkpoint)  # continued for 2 updates
     assert not [c for c in task.calls if c[0] == "distil"]  # the recipe run is no E-IIET teacher
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in text.split("\n\n")[1].splitlines()[2:]}
-    assert rows["vanilla, 3x layers (FLOPs of IIET r=2)"][5:7] == ["6", "3.00"]
-    assert rows["IIET r=2, paper recipe (iterations from 50% of updates)"][6] == "2.00"  # 5 x 20 + 5 x 60 vs 10 x 20
-    assert rows["IIET r=2 from trained vanilla"][6] == "1.60"  # vanilla's 200 + 2 x 60
+    assert rows["vanilla, 3x layers (FLOPs of IIET r=2)"][6:8] == ["6", "3.00"]
+    assert rows["IIET r=2, paper recipe (iterations from 50% of updates)"][7] == "2.00"  # 5 x 20 + 5 x 60 vs 10 x 20
+    assert rows["IIET r=2 from trained vanilla"][7] == "1.60"  # vanilla's 200 + 2 x 60
     saved = json.loads((tmp_path / "curves.json").read_text())
     assert saved["curves"]["IIET r=2 from trained vanilla"][0][0][0] == 5 + 10  # after vanilla's budget
 
@@ -136,6 +146,7 @@ def test_evaluations_come_from_the_core():
     (["lm", "--jobs", "0"], "--jobs must be >= 1"),
     (["lm", "--budget", "0"], "--budget must be >= 1"),
     (["vision", "--lrs", "x"], "--seeds/--lrs/--thresholds"),
+    (["vision", "--lrs", "0.001,0.003"], "--lrs: the vision task reports top-1 on the split a rate would be chosen on"),
     (["mt", "--out", "/no/such/dir/table.md"], "--out: folder /no/such/dir does not exist"),
 ])
 def test_bad_options_fail_before_any_work(argv, message, tmp_path):
