@@ -235,41 +235,88 @@ class LanguageModelingTask(StudyTask):
 
 
 class TranslationTask(StudyTask):
-    """iiet_transformer_tiny (2+2 layers) on en->de pairs; metric: sacreBLEU on the valid split
-    (beam 4, detokenized); evaluations counted in the decoder (what decoding repeats)."""
+    """An iiet_transformer on en->de pairs (default: iiet_transformer_tiny, 2+2 layers, 64-d;
+    ``--layers`` / ``--dim`` size it: FFN 4 x dim, one head per 32 dims); metric: sacreBLEU
+    (beam 4, detokenized), the rate chosen on the valid split, reported on test; evaluations
+    counted in the decoder (what decoding repeats)."""
     name, metric, higher_is_better = "mt", "valid BLEU", True
     report_metric = "test BLEU"
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 400, 100, "0.01,0.02", 5e-4
     num_layers = 2
     digits = 2
     curve_metric, curve_higher_is_better = "valid ppl (teacher-forced)", False
+    MAX_TOKENS, SENTENCE_TOKENS = 4096, 24  # tokens per side of an update; assumed subword tokens per sentence
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--train-lines", type=int, default=30000, help="training pairs, spread over the corpus")
         parser.add_argument("--eval-lines", type=int, default=300, help="valid/test pairs")
         parser.add_argument("--max-words", type=int, default=15,
                             help="keep pairs of at most this many words a side (every split; 0 keeps all)")
+        parser.add_argument("--layers", type=int, default=2, help="encoder and decoder layers (vanilla's; see --models)")
+        parser.add_argument("--dim", type=int, default=64, help="model width (64: iiet_transformer_tiny's FFN 64, "
+                                                                "2 heads; otherwise FFN 4 x dim, dim / 32 heads)")
         parser.add_argument("--curve-interval", type=int, default=0,
-                            help="validate every N updates for the learning curves (0: each epoch)")
+                            help="validate (and keep a checkpoint for the diagnostics) every N updates "
+                                 "(0: each epoch, no kept checkpoints)")
+
+    def check_args(self, args) -> Optional[str]:
+        if args.layers < 1 or args.dim < 32 or args.dim % 32:
+            return f"--layers must be >= 1 and --dim a multiple of 32, got {args.layers} and {args.dim}"
+        return None
+
+    def _ffn_heads(self) -> Tuple[int, int]:
+        return (64, 2) if self.args.dim == 64 else (4 * self.args.dim, self.args.dim // 32)
+
+    def _size(self, layers: int) -> List[str]:
+        ffn, heads = self._ffn_heads()
+        out = ["--encoder-layers", layers, "--decoder-layers", layers]
+        for side in ("encoder", "decoder"):
+            out += [f"--{side}-embed-dim", self.args.dim, f"--{side}-ffn-embed-dim", ffn,
+                    f"--{side}-attention-heads", heads]
+        return out
 
     def prepare(self, args, work: str) -> None:
+        self.args = args
+        self.num_layers = args.layers
         self.prep = os.path.join(work, "data")
         text = read_pairs(corpus_dir("mt", args.data), train_lines=args.train_lines, train_pick="spread",
                           eval_lines=args.eval_lines, max_words=args.max_words or None)
         self.data = binarize_pairs(text, _fresh(self.prep), vocab=4000)
+        with open(os.path.join(self.data, "dict.en.txt"), encoding="utf-8") as f:
+            self.vocab_size = sum(1 for _ in f) + 4  # fairseq's 4 special symbols come first
         self.common = ["--user-dir", user_dir(), "--arch", "iiet_transformer_tiny", "--share-all-embeddings",
                        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",
                        "--warmup-updates", "100", "--clip-norm", "1.0", "--dropout", "0.1", "--criterion",
-                       "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--max-tokens", "4096", "--cpu",
-                       "--log-format", "simple", "--no-epoch-checkpoints", "--num-workers", "0",
+                       "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--max-tokens", self.MAX_TOKENS,
+                       "--cpu", "--log-format", "simple", "--no-epoch-checkpoints", "--num-workers", "0",
                        "--no-save-optimizer-state", "--skip-invalid-size-inputs-valid-test"]
         if args.curve_interval:
-            self.common += ["--validate-interval-updates", str(args.curve_interval)]
+            self.common += ["--validate-interval-updates", args.curve_interval, "--save-interval-updates",
+                            args.curve_interval, "--keep-interval-updates", -1]
 
     def describe(self, args) -> str:
         words = f" of <= {args.max_words} words a side" if args.max_words else ""
-        return (f"English->German ({args.train_lines} training pairs{words}, sacreBLEU on {args.eval_lines} valid "
-                f"pairs), iiet_transformer_tiny (2+2 layers, 64-d), the same solver in encoder and decoder")
+        return (f"English->German ({args.train_lines} training pairs{words}, sacreBLEU on {args.eval_lines} "
+                f"valid / test pairs), iiet_transformer {args.layers}+{args.layers} layers x {args.dim}-d, "
+                f"the same solver in encoder and decoder")
+
+    def update_flops(self, model, iterations_on=True):
+        """3 x forward FLOPs of an update of MAX_TOKENS source and MAX_TOKENS target tokens in
+        sentences of SENTENCE_TOKENS (L): per token and encoder evaluation 2 (4 d^2 + 2 d f) + 4 L d;
+        per token and decoder evaluation 2 (6 d^2 + 2 d f) + 8 L d (self- and cross-attention; the
+        cross-attention keys and values, 4 d^2 per source token, once per layer: all evaluations
+        share them); 2 d V per target token for the output layer."""
+        d, (f, _) = self.args.dim, self._ffn_heads()
+        layers = self.num_layers * model.depth_multiplier
+        evals = model_evaluations(model, self.num_layers) if iterations_on else layers
+        L = self.SENTENCE_TOKENS
+        encoder = evals * (2 * (4 * d * d + 2 * d * f) + 4 * L * d)
+        decoder = evals * (2 * (6 * d * d + 2 * d * f) + 8 * L * d) + layers * 4 * d * d + 2 * d * self.vocab_size
+        return 3.0 * self.MAX_TOKENS * (encoder + decoder)
+
+    def diagnose(self, folder):
+        from .diagnostics import run_diagnostics
+        return run_diagnostics(folder, self.data) if self.args.curve_interval else None
 
     def _sides(self, model: ModelSpec) -> List[str]:
         return flags(model.options, ("encoder-", "decoder-"))
@@ -277,10 +324,9 @@ class TranslationTask(StudyTask):
     def train(self, model, lr, seed, budget, out, init=None):
         restore = ["--restore-file", os.path.abspath(init), "--reset-optimizer", "--reset-dataloader",
                    "--reset-meters", "--reset-lr-scheduler"] if init else []
-        layers = self.num_layers * model.depth_multiplier
         start = int(model.start_fraction * budget)
         log = run_tool("fairseq-train", self.data, "--task", "translation", *self.common, *self._sides(model),
-                       "--encoder-layers", layers, "--decoder-layers", layers, *restore,
+                       *self._size(self.num_layers * model.depth_multiplier), *restore,
                        *(["--iie-start-update", start] if start else []),
                        "--lr", lr, "--seed", seed, "--max-update", budget, "--save-dir", _fresh(out),
                        echo_command=False)
@@ -288,7 +334,7 @@ class TranslationTask(StudyTask):
 
     def distil(self, teacher, model, tau, lr, seed, budget, out):
         log = run_tool("fairseq-train", self.data, "--task", "iiad_translation", *self.common, *self._sides(model),
-                       "--teacher-path", teacher.checkpoint, "--iiad-threshold", tau, "--criterion",
+                       *self._size(self.num_layers), "--teacher-path", teacher.checkpoint, "--iiad-threshold", tau, "--criterion",
                        "iiad_distillation", "--kd-weight", "0.5", "--lr", lr, "--seed", seed, "--max-update",
                        budget, "--save-dir", _fresh(out), echo_command=False)
         return Trained(os.path.join(out, "checkpoint_last.pt"), log)

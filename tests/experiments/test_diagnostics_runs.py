@@ -48,3 +48,34 @@ def test_a_pcformer_run_has_losses_and_gradients_but_no_residuals(lm_data, tmp_p
     assert point["residual"] == [[], []] and len(point["loss_by_iteration"]) == 1
     assert all(g > 0 for g in point["gradient_norms"])
     assert summary_lines({"pc": [point]})[2].startswith("| pc | – |")
+
+
+def test_translation_task_sizes_keeps_checkpoints_and_reports_test_bleu(tmp_path):
+    """The MT study task end to end on a small real slice: --layers/--dim reach both sides, the
+    kept checkpoints are diagnosed (decoder), and the reported BLEU is on the test split."""
+    from conftest import shared_data
+    from iiet_plugin.experiments import study
+    from iiet_plugin.experiments.models import MODEL_CHOICES
+    from iiet_plugin.experiments.tasks import TASKS
+    from iiet_plugin.seq.checkpoints import load_checkpoint
+    shared_data("mt", "en-de")
+    task = TASKS["mt"]()
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(tmp_path), "--train-lines", "1500", "--eval-lines", "40", "--layers", "1",
+                         "--dim", "96", "--curve-interval", "3"])
+    study.check(p, args, task)
+    task.prepare(args, str(tmp_path))
+    model = MODEL_CHOICES["iiet-r2"]
+    trained = task.train(model, 0.01, 1, 6, str(tmp_path / "run"))
+    models, _, _ = load_checkpoint(trained.checkpoint, arg_overrides={"data": task.data})
+    built = models[0]
+    assert [len(built.encoder.layers), len(built.decoder.layers)] == [1, 1]
+    assert built.decoder.embed_dim == 96 and built.encoder.layers[0].fc1.out_features == 4 * 96
+    assert built.encoder.layers[0].self_attn.num_heads == 3 and built.decoder.plan().to_string() == "2"
+    assert [u for u, _ in task.curve(trained)] == [3, 6]
+    series = task.diagnose(str(tmp_path / "run"))
+    assert [point["updates"] for point in series] == [3, 6] and len(series[0]["residual"][0]) == 2
+    test_bleu = task.report_quality(trained.checkpoint)
+    assert 0.0 <= test_bleu <= 100.0 and (tmp_path / "run" / "checkpoint_last.pt.test.txt").exists()
+    assert task.update_flops(model) == 3 * task.update_flops(model, iterations_on=False) \
+        - 2 * 3.0 * task.MAX_TOKENS * (2 * 96 * task.vocab_size + 4 * 96 * 96)  # output layer and cross k/v once

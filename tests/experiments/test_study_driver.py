@@ -143,6 +143,7 @@ def test_evaluations_come_from_the_core():
     (["lm", "--models", "iiet-r2-from-vanilla"], "continues from vanilla, which must be in the list too"),
     (["vision", "--models", "vanilla,iiet-r2-recipe"], "iiet-vit-train has no two-stage schedule"),
     (["lm", "--dim", "100"], "--dim a multiple of 32"),
+    (["mt", "--layers", "0"], "--layers must be >= 1 and --dim a multiple of 32, got 0 and 64"),
     (["lm", "--jobs", "0"], "--jobs must be >= 1"),
     (["lm", "--budget", "0"], "--budget must be >= 1"),
     (["vision", "--lrs", "x"], "--seeds/--lrs/--thresholds"),
