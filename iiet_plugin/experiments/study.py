@@ -304,7 +304,7 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
              "", f"| model | {header[0]} (mean ± std) | {' | '.join(selection + [''])}best {task.curve_metric} on the "
                  f"curve | plateau (gain in last {PLATEAU_TAIL:.0%}) | lr | layer evaluations | train FLOPs / "
                  f"{vanilla} | speed / {vanilla} | E-IIET plans |",
-             "|---|" + "---|" * (len(header) + 8)]
+             "|---|" + "---|" * (len(header) + 7)]
     for name, rs in runs.items():
         spec = specs[name]
         plans = " / ".join(sorted({r["plan"] for r in rs if r["plan"]}))

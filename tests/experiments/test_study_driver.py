@@ -81,6 +81,7 @@ def test_protocol_rows_and_table(tmp_path, capsys):
     assert all(c[1].endswith(("_lr0.2_s1/model.pt", "_lr0.2_s2/model.pt")) for c in distils)  # the chosen IIET runs
     main_table = text.split("\n\n")[1]  # the heading, then the result table, then the sweep table
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in main_table.splitlines() if line.startswith("| ")}
+    assert len({line.count("|") for line in main_table.splitlines()}) == 1  # header, rule and rows: same cells
     assert main_table.splitlines()[0].startswith("| model | held-out score (mean ± std) | score (rates chosen on it) |")
     assert rows["vanilla (euler)"][1] == "11.2 ± 0.7"  # reported: the held-out split
     assert rows["vanilla (euler)"][2] == "11.5 ± 0.7" and rows["vanilla (euler)"][5] == "0.1"  # the selection metric
