@@ -125,23 +125,20 @@ def _fresh(folder: str) -> str:
     return folder
 
 
-class LanguageModelingTask(StudyTask):
-    """An iiet_lm (default: iiet_lm_tiny, 2 layers, 64-d) on a slice of the WEB Bible; metric:
-    valid perplexity.  ``--layers`` / ``--dim`` size it (FFN 4 x dim, one head per 32 dims)."""
-    name, metric, higher_is_better = "lm", "valid ppl", False
-    report_metric = "test ppl"
-    default_budget, default_distill_budget, default_lrs, default_distill_lr = 200, 60, "0.003,0.01,0.02", 5e-4
-    num_layers = 2
-    curve_metric, curve_higher_is_better = "valid ppl", False
-    TOKENS_PER_SAMPLE, MAX_TOKENS = 128, 2048
+class FairseqStudyTask(StudyTask):
+    """What the fairseq tasks (LM, MT) share: ``--layers`` / ``--dim`` (FFN 4 x dim, one head
+    per 32 dims; at 64-d the tiny architecture's ``TINY_FFN_HEADS``), ``--curve-interval``
+    (validate and keep a checkpoint every N updates), the validation curve from fairseq's log,
+    diagnostics over the kept checkpoints and interleaved teacher-forced scoring speed."""
+    TINY_FFN_HEADS: Tuple[int, int] = (0, 0)
+    layers_help = "layers (vanilla's; see --models)"
 
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--train-lines", type=int, default=8000, help="training verses of the slice")
-        parser.add_argument("--eval-lines", type=int, default=600, help="valid/test verses of the slice")
-        parser.add_argument("--vocab", type=int, default=6000, help="word vocabulary size")
-        parser.add_argument("--layers", type=int, default=2, help="decoder layers (vanilla's; see --models)")
-        parser.add_argument("--dim", type=int, default=64, help="model width (64: iiet_lm_tiny's FFN 128, 2 heads; "
-                                                                "otherwise FFN 4 x dim, dim / 32 heads)")
+    def add_size_arguments(self, parser) -> None:
+        ffn, heads = self.TINY_FFN_HEADS
+        parser.add_argument("--layers", type=int, default=2, help=self.layers_help)
+        parser.add_argument("--dim", type=int, default=64, help=f"model width (64: the tiny architecture's FFN "
+                                                                f"{ffn}, {heads} heads; otherwise FFN 4 x dim, "
+                                                                f"dim / 32 heads)")
         parser.add_argument("--curve-interval", type=int, default=0,
                             help="validate (and keep a checkpoint for the diagnostics) every N updates "
                                  "(0: each epoch, no kept checkpoints)")
@@ -151,9 +148,50 @@ class LanguageModelingTask(StudyTask):
             return f"--layers must be >= 1 and --dim a multiple of 32, got {args.layers} and {args.dim}"
         return None
 
+    def ffn_heads(self) -> Tuple[int, int]:
+        return self.TINY_FFN_HEADS if self.args.dim == 64 else (4 * self.args.dim, self.args.dim // 32)
+
+    def interval_flags(self) -> List[object]:
+        n = self.args.curve_interval
+        return ["--validate-interval-updates", n, "--save-interval-updates", n, "--keep-interval-updates", -1] \
+            if n else []
+
+    def curve(self, trained):
+        return fairseq_valid_curve(trained.log)
+
+    def diagnose(self, folder):
+        from .diagnostics import run_diagnostics
+        return run_diagnostics(folder, self.data) if self.args.curve_interval else None
+
+    def speeds(self, checkpoints):
+        """Teacher-forced scoring tokens/s of every final model on the same valid batches,
+        interleaved in one process (for MT, generation speed is not measured here:
+        fairseq-generate runs one model per process, at different moments)."""
+        from .speed import checkpoint_speeds
+        measured = checkpoint_speeds(checkpoints, self.data, subset="valid")
+        return {c: measured[c]["score_tokens_s"] for c in checkpoints}
+
+
+class LanguageModelingTask(FairseqStudyTask):
+    """An iiet_lm (default: iiet_lm_tiny, 2 layers, 64-d) on a slice of the WEB Bible; metric:
+    valid perplexity.  ``--layers`` / ``--dim`` size it (FFN 4 x dim, one head per 32 dims)."""
+    name, metric, higher_is_better = "lm", "valid ppl", False
+    report_metric = "test ppl"
+    default_budget, default_distill_budget, default_lrs, default_distill_lr = 200, 60, "0.003,0.01,0.02", 5e-4
+    num_layers = 2
+    curve_metric, curve_higher_is_better = "valid ppl", False
+    TOKENS_PER_SAMPLE, MAX_TOKENS = 128, 2048
+    TINY_FFN_HEADS, layers_help = (128, 2), "decoder layers (vanilla's; see --models)"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--train-lines", type=int, default=8000, help="training verses of the slice")
+        parser.add_argument("--eval-lines", type=int, default=600, help="valid/test verses of the slice")
+        parser.add_argument("--vocab", type=int, default=6000, help="word vocabulary size")
+        self.add_size_arguments(parser)
+
     def _size(self, layers: int) -> List[str]:
         a = self.args
-        ffn, heads = (128, 2) if a.dim == 64 else (4 * a.dim, a.dim // 32)
+        ffn, heads = self.ffn_heads()
         return ["--decoder-layers", layers, "--decoder-embed-dim", a.dim, "--decoder-ffn-embed-dim", ffn,
                 "--decoder-attention-heads", heads]
 
@@ -170,10 +208,7 @@ class LanguageModelingTask(StudyTask):
                        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",
                        "--warmup-updates", "50", "--clip-norm", "1.0", "--dropout", "0.1", "--log-format",
                        "simple", "--log-interval", "100", "--no-epoch-checkpoints", "--cpu", "--num-workers", "0",
-                       "--no-save-optimizer-state"]
-        if args.curve_interval:
-            self.common += ["--validate-interval-updates", args.curve_interval, "--save-interval-updates",
-                            args.curve_interval, "--keep-interval-updates", -1]
+                       "--no-save-optimizer-state", *self.interval_flags()]
 
     def describe(self, args) -> str:
         return (f"WEB Bible ({args.train_lines} training verses, {args.vocab} words), "
@@ -184,7 +219,7 @@ class LanguageModelingTask(StudyTask):
         2 (4 d^2 + 2 d f) for the projections and 4 T d for the (full, masked) attention
         matrix products over the T-token sample, plus 2 d V for the output layer."""
         a = self.args
-        ffn = 128 if a.dim == 64 else 4 * a.dim
+        ffn, _ = self.ffn_heads()
         layers = self.num_layers * model.depth_multiplier
         evals = model_evaluations(model, self.num_layers) if iterations_on else layers
         per_token = evals * (2 * (4 * a.dim ** 2 + 2 * a.dim * ffn) + 4 * self.TOKENS_PER_SAMPLE * a.dim) \
@@ -220,21 +255,9 @@ class LanguageModelingTask(StudyTask):
     def report_quality(self, checkpoint):
         return self.quality(checkpoint, "test")
 
-    def curve(self, trained):
-        return fairseq_valid_curve(trained.log)
-
-    def diagnose(self, folder):
-        from .diagnostics import run_diagnostics
-        return run_diagnostics(folder, self.data) if self.args.curve_interval else None
-
-    def speeds(self, checkpoints):
-        """Scoring tokens/s of every final model on the same valid batches, interleaved."""
-        from .speed import checkpoint_speeds
-        measured = checkpoint_speeds(checkpoints, self.data, subset="valid")
-        return {c: measured[c]["score_tokens_s"] for c in checkpoints}
 
 
-class TranslationTask(StudyTask):
+class TranslationTask(FairseqStudyTask):
     """An iiet_transformer on en->de pairs (default: iiet_transformer_tiny, 2+2 layers, 64-d;
     ``--layers`` / ``--dim`` size it: FFN 4 x dim, one head per 32 dims); metric: sacreBLEU
     (beam 4, detokenized), the rate chosen on the valid split, reported on test; evaluations
@@ -246,29 +269,17 @@ class TranslationTask(StudyTask):
     digits = 2
     curve_metric, curve_higher_is_better = "valid ppl (teacher-forced)", False
     MAX_TOKENS, SENTENCE_TOKENS = 4096, 24  # tokens per side of an update; assumed subword tokens per sentence
+    TINY_FFN_HEADS, layers_help = (64, 2), "encoder and decoder layers (vanilla's; see --models)"
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--train-lines", type=int, default=30000, help="training pairs, spread over the corpus")
         parser.add_argument("--eval-lines", type=int, default=300, help="valid/test pairs")
         parser.add_argument("--max-words", type=int, default=15,
                             help="keep pairs of at most this many words a side (every split; 0 keeps all)")
-        parser.add_argument("--layers", type=int, default=2, help="encoder and decoder layers (vanilla's; see --models)")
-        parser.add_argument("--dim", type=int, default=64, help="model width (64: iiet_transformer_tiny's FFN 64, "
-                                                                "2 heads; otherwise FFN 4 x dim, dim / 32 heads)")
-        parser.add_argument("--curve-interval", type=int, default=0,
-                            help="validate (and keep a checkpoint for the diagnostics) every N updates "
-                                 "(0: each epoch, no kept checkpoints)")
-
-    def check_args(self, args) -> Optional[str]:
-        if args.layers < 1 or args.dim < 32 or args.dim % 32:
-            return f"--layers must be >= 1 and --dim a multiple of 32, got {args.layers} and {args.dim}"
-        return None
-
-    def _ffn_heads(self) -> Tuple[int, int]:
-        return (64, 2) if self.args.dim == 64 else (4 * self.args.dim, self.args.dim // 32)
+        self.add_size_arguments(parser)
 
     def _size(self, layers: int) -> List[str]:
-        ffn, heads = self._ffn_heads()
+        ffn, heads = self.ffn_heads()
         out = ["--encoder-layers", layers, "--decoder-layers", layers]
         for side in ("encoder", "decoder"):
             out += [f"--{side}-embed-dim", self.args.dim, f"--{side}-ffn-embed-dim", ffn,
@@ -289,10 +300,7 @@ class TranslationTask(StudyTask):
                        "--warmup-updates", "100", "--clip-norm", "1.0", "--dropout", "0.1", "--criterion",
                        "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--max-tokens", self.MAX_TOKENS,
                        "--cpu", "--log-format", "simple", "--no-epoch-checkpoints", "--num-workers", "0",
-                       "--no-save-optimizer-state", "--skip-invalid-size-inputs-valid-test"]
-        if args.curve_interval:
-            self.common += ["--validate-interval-updates", args.curve_interval, "--save-interval-updates",
-                            args.curve_interval, "--keep-interval-updates", -1]
+                       "--no-save-optimizer-state", "--skip-invalid-size-inputs-valid-test", *self.interval_flags()]
 
     def describe(self, args) -> str:
         words = f" of <= {args.max_words} words a side" if args.max_words else ""
@@ -306,17 +314,13 @@ class TranslationTask(StudyTask):
         per token and decoder evaluation 2 (6 d^2 + 2 d f) + 8 L d (self- and cross-attention; the
         cross-attention keys and values, 4 d^2 per source token, once per layer: all evaluations
         share them); 2 d V per target token for the output layer."""
-        d, (f, _) = self.args.dim, self._ffn_heads()
+        d, (f, _) = self.args.dim, self.ffn_heads()
         layers = self.num_layers * model.depth_multiplier
         evals = model_evaluations(model, self.num_layers) if iterations_on else layers
         L = self.SENTENCE_TOKENS
         encoder = evals * (2 * (4 * d * d + 2 * d * f) + 4 * L * d)
         decoder = evals * (2 * (6 * d * d + 2 * d * f) + 8 * L * d) + layers * 4 * d * d + 2 * d * self.vocab_size
         return 3.0 * self.MAX_TOKENS * (encoder + decoder)
-
-    def diagnose(self, folder):
-        from .diagnostics import run_diagnostics
-        return run_diagnostics(folder, self.data) if self.args.curve_interval else None
 
     def _sides(self, model: ModelSpec) -> List[str]:
         return flags(model.options, ("encoder-", "decoder-"))
@@ -352,17 +356,6 @@ class TranslationTask(StudyTask):
 
     def report_quality(self, checkpoint):
         return self.quality(checkpoint, "test")
-
-    def curve(self, trained):
-        return fairseq_valid_curve(trained.log)
-
-    def speeds(self, checkpoints):
-        """Teacher-forced scoring tokens/s of every final model on the same valid batches,
-        interleaved (generation speed is not measured here: fairseq-generate runs one model
-        per process, at different moments)."""
-        from .speed import checkpoint_speeds
-        measured = checkpoint_speeds(checkpoints, self.data, subset="valid")
-        return {c: measured[c]["score_tokens_s"] for c in checkpoints}
 
 
 class VisionTask(StudyTask):
