@@ -20,7 +20,6 @@ from typing import List
 import torch
 from torch import Tensor, nn
 
-from .config import DROPOUT_MASKS  # noqa: F401  (the option's values)
 from .errors import ConfigError
 
 
