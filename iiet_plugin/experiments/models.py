@@ -8,7 +8,10 @@ Besides the solver options a compared model may change how it is trained:
 - ``start_fraction``: the paper's two-stage recipe, vanilla updates first and the IIET
   iterations from ``iie_start_update = start_fraction x budget`` on;
 - ``init_from``: continue from another compared model's trained checkpoint (same seed and
-  rate) for the driver's ``--continue-budget`` more updates, e.g. IIET from a trained vanilla.
+  rate) for the driver's ``--continue-budget`` more updates, e.g. IIET from a trained vanilla;
+- ``warmup_updates``: the learning-rate warm-up of this model instead of the task's (fairseq
+  tasks: ``--warmup-updates``; inverse-sqrt schedule, lr_t = lr * min(t / w, sqrt(w / t)), so a
+  longer warm-up w also keeps the rate higher later -- compare with vanilla at the same w).
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -26,6 +29,7 @@ class ModelSpec:
     depth_multiplier: int = 1
     start_fraction: float = 0.0
     init_from: Optional[str] = None  # a MODEL_CHOICES key
+    warmup_updates: int = 0  # 0: the task's warm-up
 
     @property
     def slug(self) -> str:
@@ -62,6 +66,8 @@ MODEL_CHOICES: Dict[str, ModelSpec] = {
                                            dict(iiet(2).options, ode_dropout_masks="per_layer")),
     "iiet-r2-recipe": ModelSpec("IIET r=2, paper recipe (iterations from 50% of updates)", iiet(2).options,
                                 start_fraction=0.5),
+    "vanilla-warmup-300": ModelSpec("vanilla, warm-up 300 updates", VANILLA.options, warmup_updates=300),
+    "iiet-r2-warmup-300": ModelSpec("IIET r=2, warm-up 300 updates", iiet(2).options, warmup_updates=300),
     "vanilla-continued": ModelSpec("vanilla, continued", VANILLA.options, init_from="vanilla"),
     "iiet-r2-from-vanilla": ModelSpec("IIET r=2 from trained vanilla", iiet(2).options, init_from="vanilla"),
 }

@@ -156,6 +156,13 @@ class FairseqStudyTask(StudyTask):
         return ["--validate-interval-updates", n, "--save-interval-updates", n, "--keep-interval-updates", -1] \
             if n else []
 
+    def schedule_flags(self, model: ModelSpec, budget: int) -> List[object]:
+        """The model's own training schedule: the recipe's ``--iie-start-update`` (start_fraction x
+        budget) and its ``--warmup-updates`` (overrides the task's; argparse keeps the last)."""
+        start = int(model.start_fraction * budget)
+        return (["--iie-start-update", start] if start else []) + \
+            (["--warmup-updates", model.warmup_updates] if model.warmup_updates else [])
+
     def curve(self, trained):
         return fairseq_valid_curve(trained.log)
 
@@ -226,15 +233,11 @@ class LanguageModelingTask(FairseqStudyTask):
             + 2 * a.dim * self.vocab_size
         return 3.0 * per_token * self.MAX_TOKENS
 
-    def _recipe(self, model, budget) -> List[str]:
-        start = int(model.start_fraction * budget)
-        return ["--iie-start-update", start] if start else []
-
     def train(self, model, lr, seed, budget, out, init=None):
         restore = ["--restore-file", os.path.abspath(init), "--reset-optimizer", "--reset-dataloader",
                    "--reset-meters", "--reset-lr-scheduler"] if init else []
         log = run_tool("fairseq-train", self.data, *self.common, *self._size(self.num_layers * model.depth_multiplier),
-                       *flags(model.options), *self._recipe(model, budget), *restore, "--lr", lr, "--seed", seed,
+                       *flags(model.options), *self.schedule_flags(model, budget), *restore, "--lr", lr, "--seed", seed,
                        "--max-update", budget, "--save-dir", _fresh(out), echo_command=False)
         return Trained(os.path.join(out, "checkpoint_last.pt"), log)
 
@@ -328,10 +331,9 @@ class TranslationTask(FairseqStudyTask):
     def train(self, model, lr, seed, budget, out, init=None):
         restore = ["--restore-file", os.path.abspath(init), "--reset-optimizer", "--reset-dataloader",
                    "--reset-meters", "--reset-lr-scheduler"] if init else []
-        start = int(model.start_fraction * budget)
         log = run_tool("fairseq-train", self.data, "--task", "translation", *self.common, *self._sides(model),
                        *self._size(self.num_layers * model.depth_multiplier), *restore,
-                       *(["--iie-start-update", start] if start else []),
+                       *self.schedule_flags(model, budget),
                        "--lr", lr, "--seed", seed, "--max-update", budget, "--save-dir", _fresh(out),
                        echo_command=False)
         return Trained(os.path.join(out, "checkpoint_last.pt"), log)
@@ -404,8 +406,9 @@ class VisionTask(StudyTask):
                 f"iiet_vit {args.dim}-d x {args.depth} blocks, AdamW, cosine, no warmup")
 
     def refuse(self, model):
-        if model.start_fraction or model.init_from:
-            return f"{model.name}: iiet-vit-train has no two-stage schedule or warm start (fairseq tasks only)"
+        if model.start_fraction or model.init_from or model.warmup_updates:
+            return (f"{model.name}: iiet-vit-train has no two-stage schedule, warm start or per-model warm-up "
+                    f"in updates (fairseq tasks only)")
         return None
 
     def train(self, model, lr, seed, budget, out, init=None):

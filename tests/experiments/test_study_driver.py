@@ -143,6 +143,7 @@ def test_evaluations_come_from_the_core():
     (["lm", "--models", "vanilla,iiet-r9"], "--models: unknown iiet-r9; allowed: vanilla, vanilla-x2"),
     (["lm", "--models", "iiet-r2-from-vanilla"], "continues from vanilla, which must be in the list too"),
     (["vision", "--models", "vanilla,iiet-r2-recipe"], "iiet-vit-train has no two-stage schedule"),
+    (["vision", "--models", "iiet-r2-warmup-300"], "per-model warm-up in updates (fairseq tasks only)"),
     (["lm", "--dim", "100"], "--dim a multiple of 32"),
     (["mt", "--layers", "0"], "--layers must be >= 1 and --dim a multiple of 32, got 0 and 64"),
     (["lm", "--jobs", "0"], "--jobs must be >= 1"),
@@ -212,3 +213,29 @@ def test_lm_training_flops_per_update_count_every_layer_evaluation():
     assert task.update_flops(MODEL_CHOICES["iiet-r2"]) == 3.0 * 2048 * (12 * per_eval + head)
     assert task.update_flops(MODEL_CHOICES["vanilla-x3"]) == task.update_flops(MODEL_CHOICES["iiet-r2"])
     assert task.update_flops(MODEL_CHOICES["iiet-r2-recipe"], iterations_on=False) == vanilla
+
+
+@pytest.mark.parametrize("name,default_warmup", [("lm", 50), ("mt", 100)])
+def test_a_model_schedule_reaches_fairseq_train(name, default_warmup, tmp_path, monkeypatch):
+    """The recipe's start and a model's own warm-up end up in the fairseq-train command, as
+    fairseq's own parser reads it (the model's --warmup-updates overrides the task's)."""
+    from fairseq import options
+
+    from iiet_plugin.experiments import tasks
+    from iiet_plugin.experiments.models import MODEL_CHOICES
+    shared_data(*{"lm": ("lm", "bible_web"), "mt": ("mt", "en-de")}[name])
+    task = TASKS[name]()
+    p = study.parser_for(task)
+    lines = {"lm": "200", "mt": "1500"}[name]  # MT: enough pairs for the subword model's vocabulary
+    args = p.parse_args(["--work", str(tmp_path), "--train-lines", lines, "--eval-lines", "20"])
+    task.prepare(args, str(tmp_path))
+    commands = []
+    monkeypatch.setattr(tasks, "run_tool", lambda tool, *argv, **kw: commands.append([str(a) for a in argv]) or "")
+    for key in ("iiet-r2", "iiet-r2-warmup-300", "iiet-r2-recipe", "vanilla-warmup-300"):
+        task.train(MODEL_CHOICES[key], 0.005, 1, 1200, str(tmp_path / key))
+    parsed = [options.parse_args_and_arch(options.get_training_parser(), argv) for argv in commands]
+    assert [a.warmup_updates for a in parsed] == [default_warmup, 300, default_warmup, 300]
+    start = [getattr(a, "iie_start_update", None) or getattr(a, "decoder_iie_start_update", None) for a in parsed]
+    assert start[2] == 600 and not any(start[:2] + start[3:])
+    solvers = [getattr(a, "ode_solver", None) or a.decoder_ode_solver for a in parsed]
+    assert solvers == ["iie", "iie", "iie", "euler"]
