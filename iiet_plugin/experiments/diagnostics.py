@@ -1,9 +1,10 @@
-"""Diagnostics over training: ``seq.diagnostics`` applied to every checkpoint a fairseq run kept
-(``checkpoint_E_U.pt``, written every ``--curve-interval`` updates, and ``checkpoint_last.pt``),
-on the same validation batches for every run, and their pictures."""
+"""Diagnostics over training: ``seq.diagnostics`` (fairseq) or ``vision.diagnostics`` (timm)
+applied to every checkpoint a run kept (``checkpoint_E_U.pt``: fairseq-train every
+``--curve-interval`` updates, iiet-vit-train every ``--save-interval-steps`` steps), on the same
+held-out batches for every run, and their pictures."""
 import os
 import re
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 CHECKPOINT = re.compile(r"checkpoint_\d+_(\d+)\.pt$")
 
@@ -18,21 +19,50 @@ def kept_checkpoints(folder: str) -> List[tuple]:
     return sorted(found)
 
 
+def series_over_checkpoints(folder: str, diagnose: Callable[[str], dict]) -> List[dict]:
+    """``[{"updates": U, **diagnose(path)}]`` over the run's kept checkpoints, in update order."""
+    return [dict(updates=updates, **diagnose(path)) for updates, path in kept_checkpoints(folder)]
+
+
 def run_diagnostics(folder: str, data: str, subset: str = "valid", batches: int = 4,
                     max_tokens: int = 2048) -> List[dict]:
     """``[{"updates": U, "residual": ..., "loss_by_iteration": ..., "gradient_norms": ...}]`` of
-    every kept checkpoint of the run in ``folder`` (the same first ``batches`` batches of
+    every kept checkpoint of the fairseq run in ``folder`` (the same first ``batches`` batches of
     ``subset`` each time)."""
     from ..seq.checkpoints import load_checkpoint
     from ..seq.diagnostics import decoder_diagnostics
     from ..seq.influence import calibration_batches
-    series, samples = [], None
-    for updates, path in kept_checkpoints(folder):
+    samples = []
+
+    def diagnose(path):
         models, _, task = load_checkpoint(path, arg_overrides={"data": data})
-        if samples is None:
-            samples = calibration_batches(task, subset, batches, max_tokens)
-        series.append(dict(updates=updates, **decoder_diagnostics(models[0], task, samples)))
-    return series
+        if not samples:
+            samples.extend(calibration_batches(task, subset, batches, max_tokens))
+        return decoder_diagnostics(models[0], task, samples)
+    return series_over_checkpoints(folder, diagnose)
+
+
+def run_vision_diagnostics(folder: str, data: str, eval_limit: int, batches: int = 4,
+                           batch_size: int = 64) -> List[dict]:
+    """The same for an ``iiet-vit-train`` run that kept checkpoints (``--save-interval-steps``):
+    the first ``batches`` batches of its evaluation images (Fashion-MNIST: the test split, the
+    only held-out one), through the model's own eval transforms; "updates" are steps."""
+    from types import SimpleNamespace
+
+    from ..vision.checkpoints import model_from_checkpoint, read_checkpoint
+    from ..vision.diagnostics import vit_diagnostics
+    from ..vision.train import build_datasets, make_loader
+    options = SimpleNamespace(data=data, train_limit=1, eval_limit=eval_limit, batch_size=batch_size, workers=0)
+    _, images = build_datasets(options)
+    samples = []
+
+    def diagnose(path):
+        model = model_from_checkpoint(read_checkpoint(path, "checkpoint"), len(images.classes), 1)
+        if not samples:
+            loader = make_loader(model, images, options, "cpu", training=False)
+            samples.extend(b for _, b in zip(range(batches), loader))
+        return vit_diagnostics(model, samples)
+    return series_over_checkpoints(folder, diagnose)
 
 
 def plot_diagnostics(series: Dict[str, List[dict]], path: str, title: str = "") -> None:

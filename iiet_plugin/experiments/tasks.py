@@ -377,11 +377,21 @@ class VisionTask(StudyTask):
         parser.add_argument("--eval-limit", type=int, default=1000, help="test images scored (the first N)")
         parser.add_argument("--depth", type=int, default=3, help="blocks (vanilla's; see --models)")
         parser.add_argument("--dim", type=int, default=64, help="width (one head per 32 dims, MLP 4 x dim)")
+        parser.add_argument("--diagnostics-interval", type=int, default=0,
+                            help="keep the weights every N steps (iiet-vit-train --save-interval-steps) and run "
+                                 "the diagnostics on them (0: none); top-1 is still measured once per epoch")
 
     def check_args(self, args) -> Optional[str]:
         if args.depth < 1 or args.dim < 32 or args.dim % 32:
             return f"--depth must be >= 1 and --dim a multiple of 32, got {args.depth} and {args.dim}"
+        if args.diagnostics_interval < 0:
+            return f"--diagnostics-interval must be >= 0 (0: none), got {args.diagnostics_interval}"
         return None
+
+    def diagnose(self, folder):
+        from .diagnostics import run_vision_diagnostics
+        return run_vision_diagnostics(folder, self.data, self.args.eval_limit) \
+            if self.args.diagnostics_interval else None
 
     def update_flops(self, model, iterations_on=True):
         """3 x forward FLOPs of one batch: per patch token and block evaluation 2 (4 d^2 + 8 d^2)
@@ -393,10 +403,10 @@ class VisionTask(StudyTask):
         return 3.0 * self.BATCH * self.TOKENS * evals * (2 * 12 * d * d + 4 * self.TOKENS * d)
 
     def prepare(self, args, work: str) -> None:
-        self.num_layers = args.depth
+        self.args, self.num_layers, self.data = args, args.depth, corpus_dir("vision", args.data)
         self.model_kwargs = dict(self.MODEL_KWARGS, embed_dim=args.dim, num_heads=args.dim // 32,
                                  depth=args.depth)
-        self.common = ["--data", corpus_dir("vision", args.data), "--model", "iiet_vit_tiny_patch4_28",
+        self.common = ["--data", self.data, "--model", "iiet_vit_tiny_patch4_28",
                        "--model-kwargs", json.dumps(self.model_kwargs), "--batch-size", self.BATCH, "--warmup-epochs",
                        "0", "--smoothing", "0", "--weight-decay", "0", "--train-limit", args.train_limit,
                        "--eval-limit", args.eval_limit, "--no-progress", "--overwrite"]
@@ -416,7 +426,8 @@ class VisionTask(StudyTask):
         common = list(self.common)
         common[common.index("--model-kwargs") + 1] = json.dumps(kwargs)
         log = run_tool("iiet-vit-train", *common, *flags(model.options), "--lr", lr, "--epochs", budget,
-                       "--seed", seed, "--output", out, echo_command=False)
+                       "--seed", seed, "--save-interval-steps", self.args.diagnostics_interval, "--output", out,
+                       echo_command=False)
         return Trained(os.path.join(out, "last.pt"), log)
 
     def distil(self, teacher, model, tau, lr, seed, budget, out):

@@ -10,7 +10,8 @@ accuracy (top-1/top-5); torchvision's ImageFolder; DDP under torchrun.
 
 (``python examples/vision/train.py`` is the same program.)
 
-Checkpoints (``last.pt``, ``best.pt`` in --output) hold only tensors and plain values, so
+Checkpoints (``last.pt``, ``best.pt`` in --output; with ``--save-interval-steps N`` also the
+weights every N steps as ``checkpoint_EPOCH_STEP.pt``) hold only tensors and plain values, so
 they load with ``torch.load(weights_only=True)``, and are written atomically (a kill leaves
 the previous file whole).  ``--resume`` restores model, optimizer, scheduler, EMA, epoch,
 step and the metric history; with changed schedule options (``--epochs``, ``--lr``,
@@ -75,6 +76,9 @@ def parse_args(argv=None):
     p.add_argument("--output", default="runs/vision")
     p.add_argument("--resume", default="", help="checkpoint to resume from (e.g. OUTPUT/last.pt)")
     p.add_argument("--overwrite", action="store_true", help="train into a non-empty --output, replacing its files")
+    p.add_argument("--save-interval-steps", type=int, default=0,
+                   help="also keep the weights every N steps as OUTPUT/checkpoint_EPOCH_STEP.pt, for diagnostics "
+                        "over training (0: none)")
     p.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("IIAD distillation (E-IIET): the student is the teacher with fewer iterations")
     g.add_argument("--teacher", default="", help="IIET teacher checkpoint written by this script")
@@ -99,6 +103,8 @@ def check_args(args) -> None:
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise ConfigError(f"{flag(name)} must be >= 1, got {getattr(args, name)}")
+    if args.save_interval_steps < 0:
+        raise ConfigError(f"--save-interval-steps must be >= 0 (0: none), got {args.save_interval_steps}")
     if not args.lr > 0:
         raise ConfigError(f"--lr must be > 0, got {args.lr}")
     if not os.path.exists(args.data):
@@ -298,6 +304,10 @@ def train(argv=None):
                 optimizer.step()
             step += 1
             scheduler.step_update(num_updates=step)
+            if rank == 0 and args.save_interval_steps and step % args.save_interval_steps == 0:
+                save_checkpoint({"model": model.state_dict(), "epoch": epoch, "step": step, "args": vars(args),
+                                 "model_name": args.model},
+                                os.path.join(args.output, f"checkpoint_{epoch}_{step}.pt"))
             if ema is not None:
                 ema.update(model, step=step)
             loss_m.update(loss.item(), images.size(0))

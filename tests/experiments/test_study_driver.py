@@ -175,7 +175,8 @@ def test_tiny_vision_study_runs_the_real_tools(tmp_path):
     task = TASKS["vision"]()
     p = study.parser_for(task)
     args = p.parse_args(["--work", str(tmp_path), "--budget", "1", "--distill-budget", "1", "--seeds", "1",
-                         "--lrs", "0.001", "--thresholds", "0.3", "--train-limit", "256", "--eval-limit", "128"])
+                         "--lrs", "0.001", "--thresholds", "0.3", "--train-limit", "256", "--eval-limit", "128",
+                         "--diagnostics-interval", "4"])
     args.command = "vision (test)"
     study.check(p, args)
     text = study.run_study(task, args, [VANILLA, iiet(1)])
@@ -185,6 +186,12 @@ def test_tiny_vision_study_runs_the_real_tools(tmp_path):
     assert all(10.0 < t <= 100.0 for t in top1)  # above chance (10 classes) after one epoch
     assert rows[1].split(" | ")[5] == "6"  # 3 blocks x 2 evaluations
     assert (tmp_path / "curves.png").exists()
+    # diagnostics over the steps iiet-vit-train kept (256 // 32 = 8 steps: 4 and 8)
+    diagnosed = json.loads((tmp_path / "diagnostics.json").read_text())
+    assert [p["updates"] for p in diagnosed["IIET r=1"]] == [4, 8]
+    assert all(len(r) == 1 for r in diagnosed["IIET r=1"][-1]["residual"])
+    assert diagnosed["vanilla (euler)"][-1]["residual"] == [[], [], []]
+    assert (tmp_path / "diagnostics.png").exists() and "| IIET r=1 |" in text
 
 
 def test_fairseq_valid_curve_reads_fairseq_train_logs():
