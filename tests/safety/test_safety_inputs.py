@@ -245,6 +245,7 @@ def test_vision_refusals_before_work(tmp_path):
     for args, needle in [
         (["--ode-coef", "bogus"], "ode_coef (for solver iie): unknown value 'bogus'"),
         (["--iiad-threshold", "0.1"], "--iiad-threshold: IIAD options need --teacher"),
+        (["--save-interval-steps", "-2"], "--save-interval-steps must be >= 0 (0: none), got -2"),
     ]:
         status, text = _train("--data", data, "--output", str(tmp_path / "fresh"), "--epochs", "1",
                               "--train-limit", "32", "--eval-limit", "32", *args)
