@@ -146,6 +146,8 @@ class FairseqStudyTask(StudyTask):
     def check_args(self, args) -> Optional[str]:
         if args.layers < 1 or args.dim < 32 or args.dim % 32:
             return f"--layers must be >= 1 and --dim a multiple of 32, got {args.layers} and {args.dim}"
+        if args.curve_interval < 0:
+            return f"--curve-interval must be >= 0 (0: each epoch), got {args.curve_interval}"
         return None
 
     def ffn_heads(self) -> Tuple[int, int]:

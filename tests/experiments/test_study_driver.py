@@ -146,6 +146,7 @@ def test_evaluations_come_from_the_core():
     (["vision", "--models", "iiet-r2-warmup-300"], "per-model warm-up in updates (fairseq tasks only)"),
     (["lm", "--dim", "100"], "--dim a multiple of 32"),
     (["vision", "--diagnostics-interval", "-1"], "--diagnostics-interval must be >= 0 (0: none), got -1"),
+    (["lm", "--curve-interval", "-5"], "--curve-interval must be >= 0 (0: each epoch), got -5"),
     (["mt", "--layers", "0"], "--layers must be >= 1 and --dim a multiple of 32, got 0 and 64"),
     (["lm", "--jobs", "0"], "--jobs must be >= 1"),
     (["lm", "--budget", "0"], "--budget must be >= 1"),
