@@ -79,3 +79,23 @@ def layer_gradient_norms(model: nn.Module, layers: Sequence[nn.Module],
         return gradient_norms(layers)
     finally:
         model.zero_grad(set_to_none=True)
+
+
+def stack_diagnostics(model: nn.Module, stack: nn.Module, solvers: Sequence[ODESolver], layers: Sequence[nn.Module],
+                      batches: Sequence, forward: Callable, summed_loss: Callable[[object], Tuple[Tensor, int]]) -> dict:
+    """All three diagnostics of one stack over ``batches``: ``{"residual", "loss_by_iteration",
+    "gradient_norms"}``.  ``stack`` is the module the residual recorder attaches to (it holds the
+    ODE layers), ``forward(batch, recorder)`` runs the model for the residuals, and
+    ``summed_loss(batch) -> (summed loss with its graph, counted items)``.  The full plan's loss
+    is computed once, with the graph: its backward gives the gradient norms and its value is
+    the last entry of ``loss_by_iteration``."""
+    residual = fixed_point_residuals(stack, solvers, batches, forward)  # empty rows unless IIET
+    total, count = 0.0, 0
+    for batch in batches:
+        loss, n = summed_loss(batch)
+        total, count = total + loss, count + n
+    full_plan_loss = total / max(count, 1)
+    grads = layer_gradient_norms(model, layers, lambda: full_plan_loss)
+    losses = loss_by_iteration(solvers, batches, lambda batch: tuple(float(x) for x in summed_loss(batch)),
+                               last=float(full_plan_loss.detach()))
+    return {"residual": residual, "loss_by_iteration": losses, "gradient_norms": grads}

@@ -3,9 +3,7 @@ split: the decoder's fixed-point residual per layer and iteration, the loss when
 stops after iteration i, and the gradient norm per decoder layer (dropout off)."""
 from typing import Sequence
 
-import torch
-
-from ..ode.diagnostics import fixed_point_residuals, layer_gradient_norms, loss_by_iteration
+from ..ode.diagnostics import stack_diagnostics
 from .influence import decoder_token_mask
 
 
@@ -28,17 +26,4 @@ def decoder_diagnostics(model, task, batches: Sequence) -> dict:
         recorder.mask = decoder_token_mask(model, sample)
         model(**sample["net_input"])
 
-    residual = fixed_point_residuals(decoder, solvers, batches, run_update)  # empty rows unless IIET
-
-    def mean_loss() -> torch.Tensor:
-        total, count = 0.0, 0
-        for sample in batches:
-            loss, n = nll(sample)
-            total, count = total + loss, count + n
-        return total / max(count, 1)
-
-    full_plan_loss = mean_loss()  # one forward with the graph: the gradients and the last loss
-    grads = layer_gradient_norms(model, list(decoder.layers), lambda: full_plan_loss)
-    losses = loss_by_iteration(solvers, batches, lambda sample: tuple(float(x) for x in nll(sample)),
-                               last=float(full_plan_loss.detach()))
-    return {"residual": residual, "loss_by_iteration": losses, "gradient_norms": grads}
+    return stack_diagnostics(model, decoder, solvers, list(decoder.layers), batches, run_update, nll)

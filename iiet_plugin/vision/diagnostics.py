@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch.nn.functional as F
 
-from ..ode.diagnostics import fixed_point_residuals, layer_gradient_norms, loss_by_iteration
+from ..ode.diagnostics import stack_diagnostics
 
 
 def vit_diagnostics(model, batches: Sequence) -> dict:
@@ -21,14 +21,5 @@ def vit_diagnostics(model, batches: Sequence) -> dict:
         images, target = batch
         return F.cross_entropy(model(images.to(device)).float(), target.to(device), reduction="sum"), len(target)
 
-    residual = fixed_point_residuals(model, solvers, batches, lambda batch, recorder: model(batch[0].to(device)))
-
-    total, count = 0.0, 0
-    for batch in batches:  # one forward with the graph: the gradients and the full plan's loss
-        loss, n = summed_ce(batch)
-        total, count = total + loss, count + n
-    full_plan_loss = total / max(count, 1)
-    grads = layer_gradient_norms(model, list(model.blocks), lambda: full_plan_loss)
-    losses = loss_by_iteration(solvers, batches, lambda batch: tuple(float(x) for x in summed_ce(batch)),
-                               last=float(full_plan_loss.detach()))
-    return {"residual": residual, "loss_by_iteration": losses, "gradient_norms": grads}
+    return stack_diagnostics(model, model, solvers, list(model.blocks), batches,
+                             lambda batch, recorder: model(batch[0].to(device)), summed_ce)
