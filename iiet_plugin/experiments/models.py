@@ -68,6 +68,8 @@ MODEL_CHOICES: Dict[str, ModelSpec] = {
                                 start_fraction=0.5),
     "vanilla-warmup-300": ModelSpec("vanilla, warm-up 300 updates", VANILLA.options, warmup_updates=300),
     "iiet-r2-warmup-300": ModelSpec("IIET r=2, warm-up 300 updates", iiet(2).options, warmup_updates=300),
+    "iiet-r2-recipe-warmup-300": ModelSpec("IIET r=2, paper recipe, warm-up 300 updates", iiet(2).options,
+                                           start_fraction=0.5, warmup_updates=300),
     "vanilla-continued": ModelSpec("vanilla, continued", VANILLA.options, init_from="vanilla"),
     "iiet-r2-from-vanilla": ModelSpec("IIET r=2 from trained vanilla", iiet(2).options, init_from="vanilla"),
 }
