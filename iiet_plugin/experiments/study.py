@@ -147,7 +147,8 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
 
     def train_job(model: ModelSpec, lr: float, seed: int, budget: int, init: Optional[dict] = None):
         out = os.path.join(args.work, f"{model.slug}_lr{lr:g}_s{seed}")
-        # the warm-up joins the key only when a model sets one, so earlier runs' keys stay valid
+        # a model's warm-up joins the key only when it sets one, and the study's --warmup-updates is in
+        # ``setting`` only when it is not the task's default, so earlier runs' keys stay valid
         key = json.dumps([setting, model.name, model.options, model.depth_multiplier, model.start_fraction,
                           init["checkpoint"] if init else None, lr, seed, budget]
                          + ([model.warmup_updates] if model.warmup_updates else []), sort_keys=True, default=str)

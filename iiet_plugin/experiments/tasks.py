@@ -132,6 +132,7 @@ class FairseqStudyTask(StudyTask):
     diagnostics over the kept checkpoints and interleaved teacher-forced scoring speed."""
     TINY_FFN_HEADS: Tuple[int, int] = (0, 0)
     layers_help = "layers (vanilla's; see --models)"
+    default_warmup = 0  # the task's --warmup-updates (inverse-sqrt schedule)
 
     def add_size_arguments(self, parser) -> None:
         ffn, heads = self.TINY_FFN_HEADS
@@ -142,13 +143,25 @@ class FairseqStudyTask(StudyTask):
         parser.add_argument("--curve-interval", type=int, default=0,
                             help="validate (and keep a checkpoint for the diagnostics) every N updates "
                                  "(0: each epoch, no kept checkpoints)")
+        parser.add_argument("--warmup-updates", type=int, default=self.default_warmup,
+                            help=f"learning-rate warm-up of every model, in updates (inverse-sqrt: lr_t = lr x "
+                                 f"min(t / w, sqrt(w / t))); a model's own warm-up (--models *-warmup-300) "
+                                 f"overrides it (default {self.default_warmup})")
 
     def check_args(self, args) -> Optional[str]:
         if args.layers < 1 or args.dim < 32 or args.dim % 32:
             return f"--layers must be >= 1 and --dim a multiple of 32, got {args.layers} and {args.dim}"
         if args.curve_interval < 0:
             return f"--curve-interval must be >= 0 (0: each epoch), got {args.curve_interval}"
+        if args.warmup_updates < 1:
+            return f"--warmup-updates must be >= 1 (fairseq's inverse-sqrt divides by it), got {args.warmup_updates}"
         return None
+
+    def warmup_setting(self, args) -> str:
+        """The warm-up as part of the study's setting (its run keys), named only when it is not
+        the task's default, so runs trained before the option existed stay reusable."""
+        w = args.warmup_updates
+        return "" if w == self.default_warmup else f", warm-up {w} updates"
 
     def ffn_heads(self) -> Tuple[int, int]:
         return self.TINY_FFN_HEADS if self.args.dim == 64 else (4 * self.args.dim, self.args.dim // 32)
@@ -191,6 +204,7 @@ class LanguageModelingTask(FairseqStudyTask):
     curve_metric, curve_higher_is_better = "valid ppl", False
     TOKENS_PER_SAMPLE, MAX_TOKENS = 128, 2048
     TINY_FFN_HEADS, layers_help = (128, 2), "decoder layers (vanilla's; see --models)"
+    default_warmup = 50
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--train-lines", type=int, default=8000, help="training verses of the slice")
@@ -215,13 +229,13 @@ class LanguageModelingTask(FairseqStudyTask):
                        "--share-decoder-input-output-embed", "--tokens-per-sample", self.TOKENS_PER_SAMPLE,
                        "--max-tokens", self.MAX_TOKENS,
                        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",
-                       "--warmup-updates", "50", "--clip-norm", "1.0", "--dropout", "0.1", "--log-format",
+                       "--warmup-updates", args.warmup_updates, "--clip-norm", "1.0", "--dropout", "0.1", "--log-format",
                        "simple", "--log-interval", "100", "--no-epoch-checkpoints", "--cpu", "--num-workers", "0",
                        "--no-save-optimizer-state", *self.interval_flags()]
 
     def describe(self, args) -> str:
         return (f"WEB Bible ({args.train_lines} training verses, {args.vocab} words), "
-                f"iiet_lm {args.layers} layers x {args.dim}-d")
+                f"iiet_lm {args.layers} layers x {args.dim}-d{self.warmup_setting(args)}")
 
     def update_flops(self, model, iterations_on=True):
         """3 x forward FLOPs of the tokens of one update: per token and layer evaluation
@@ -275,6 +289,7 @@ class TranslationTask(FairseqStudyTask):
     curve_metric, curve_higher_is_better = "valid ppl (teacher-forced)", False
     MAX_TOKENS, SENTENCE_TOKENS = 4096, 24  # tokens per side of an update; assumed subword tokens per sentence
     TINY_FFN_HEADS, layers_help = (64, 2), "encoder and decoder layers (vanilla's; see --models)"
+    default_warmup = 100
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--train-lines", type=int, default=30000, help="training pairs, spread over the corpus")
@@ -302,7 +317,7 @@ class TranslationTask(FairseqStudyTask):
             self.vocab_size = sum(1 for _ in f) + 4  # fairseq's 4 special symbols come first
         self.common = ["--user-dir", user_dir(), "--arch", "iiet_transformer_tiny", "--share-all-embeddings",
                        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",
-                       "--warmup-updates", "100", "--clip-norm", "1.0", "--dropout", "0.1", "--criterion",
+                       "--warmup-updates", args.warmup_updates, "--clip-norm", "1.0", "--dropout", "0.1", "--criterion",
                        "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--max-tokens", self.MAX_TOKENS,
                        "--cpu", "--log-format", "simple", "--no-epoch-checkpoints", "--num-workers", "0",
                        "--no-save-optimizer-state", "--skip-invalid-size-inputs-valid-test", *self.interval_flags()]
@@ -311,7 +326,7 @@ class TranslationTask(FairseqStudyTask):
         words = f" of <= {args.max_words} words a side" if args.max_words else ""
         return (f"English->German ({args.train_lines} training pairs{words}, sacreBLEU on {args.eval_lines} "
                 f"valid / test pairs), iiet_transformer {args.layers}+{args.layers} layers x {args.dim}-d, "
-                f"the same solver in encoder and decoder")
+                f"the same solver in encoder and decoder{self.warmup_setting(args)}")
 
     def update_flops(self, model, iterations_on=True):
         """3 x forward FLOPs of an update of MAX_TOKENS source and MAX_TOKENS target tokens in

@@ -147,6 +147,7 @@ def test_evaluations_come_from_the_core():
     (["lm", "--dim", "100"], "--dim a multiple of 32"),
     (["vision", "--diagnostics-interval", "-1"], "--diagnostics-interval must be >= 0 (0: none), got -1"),
     (["lm", "--curve-interval", "-5"], "--curve-interval must be >= 0 (0: each epoch), got -5"),
+    (["mt", "--warmup-updates", "0"], "--warmup-updates must be >= 1 (fairseq's inverse-sqrt divides by it), got 0"),
     (["mt", "--layers", "0"], "--layers must be >= 1 and --dim a multiple of 32, got 0 and 64"),
     (["lm", "--jobs", "0"], "--jobs must be >= 1"),
     (["lm", "--budget", "0"], "--budget must be >= 1"),
@@ -224,10 +225,12 @@ def test_lm_training_flops_per_update_count_every_layer_evaluation():
     assert task.update_flops(MODEL_CHOICES["iiet-r2-recipe"], iterations_on=False) == vanilla
 
 
-@pytest.mark.parametrize("name,default_warmup", [("lm", 50), ("mt", 100)])
-def test_a_model_schedule_reaches_fairseq_train(name, default_warmup, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name,default_warmup,study_warmup", [("lm", 50, None), ("mt", 100, None), ("lm", 200, 200),
+                                                                 ("mt", 200, 200)])
+def test_a_model_schedule_reaches_fairseq_train(name, default_warmup, study_warmup, tmp_path, monkeypatch):
     """The recipe's start and a model's own warm-up end up in the fairseq-train command, as
-    fairseq's own parser reads it (the model's --warmup-updates overrides the task's)."""
+    fairseq's own parser reads it (the model's --warmup-updates overrides the task's or the
+    study's --warmup-updates)."""
     from fairseq import options
 
     from iiet_plugin.experiments import tasks
@@ -236,8 +239,13 @@ def test_a_model_schedule_reaches_fairseq_train(name, default_warmup, tmp_path, 
     task = TASKS[name]()
     p = study.parser_for(task)
     lines = {"lm": "200", "mt": "1500"}[name]  # MT: enough pairs for the subword model's vocabulary
-    args = p.parse_args(["--work", str(tmp_path), "--train-lines", lines, "--eval-lines", "20"])
+    args = p.parse_args(["--work", str(tmp_path), "--train-lines", lines, "--eval-lines", "20"]
+                        + (["--warmup-updates", str(study_warmup)] if study_warmup else []))
     task.prepare(args, str(tmp_path))
+    # the setting (every run key) names a warm-up that is not the task's default, and only then
+    assert ("warm-up" in task.describe(args)) == bool(study_warmup)
+    if study_warmup:
+        assert task.describe(args).endswith(f", warm-up {study_warmup} updates")
     commands = []
     monkeypatch.setattr(tasks, "run_tool", lambda tool, *argv, **kw: commands.append([str(a) for a in argv]) or "")
     for key in ("iiet-r2", "iiet-r2-warmup-300", "iiet-r2-recipe", "vanilla-warmup-300", "iiet-r2-recipe-warmup-300"):
