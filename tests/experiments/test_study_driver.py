@@ -195,6 +195,7 @@ def test_tiny_vision_study_runs_the_real_tools(tmp_path):
     assert all(len(r) == 1 for r in diagnosed["IIET r=1"][-1]["residual"])
     assert diagnosed["vanilla (euler)"][-1]["residual"] == [[], [], []]
     assert (tmp_path / "diagnostics.png").exists() and "| IIET r=1 |" in text
+    assert (tmp_path / "setting.txt").read_text(encoding="utf-8") == task.describe(args)
 
 
 def test_fairseq_valid_curve_reads_fairseq_train_logs():
@@ -256,3 +257,21 @@ def test_a_model_schedule_reaches_fairseq_train(name, default_warmup, study_warm
     assert start[2] == start[4] == 600 and not any(start[:2] + start[3:4])
     solvers = [getattr(a, "ode_solver", None) or a.decoder_ode_solver for a in parsed]
     assert solvers == ["iie", "iie", "iie", "euler", "iie"]
+
+
+def test_a_work_folder_of_another_setting_is_refused(tmp_path):
+    """Run folders are named by model, rate and seed only: a study of another setting (here
+    another warm-up) in a folder that holds runs would retrain over them, so it is refused
+    before any work, and the folder is left as it was."""
+    task = TASKS["lm"]()
+    work = tmp_path / "w"
+    work.mkdir()
+    setting = task.describe(study.parser_for(task).parse_args(["--work", str(work)]))
+    (work / "setting.txt").write_text(setting, encoding="utf-8")
+    iiet_study = os.path.join(os.path.dirname(sys.executable), "iiet-study")
+    proc = subprocess.run([iiet_study, "lm", "--work", str(work), "--warmup-updates", "300"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode != 0
+    assert f"--work {work} holds the runs of another setting ({setting})" in proc.stderr
+    assert "warm-up 300 updates" in proc.stderr and "give it its own --work" in proc.stderr
+    assert sorted(os.listdir(work)) == ["setting.txt"] and (work / "setting.txt").read_text() == setting
