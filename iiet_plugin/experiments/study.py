@@ -28,6 +28,7 @@ always runs alone.  ``--out FILE`` also writes the Markdown (atomically).
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -257,10 +258,14 @@ def write_diagnostics(task: StudyTask, args, runs: Dict[str, List[dict]], names:
     for name in names:
         run = runs[name][0]
         folder = os.path.dirname(run["checkpoint"])
-        found = run_once(os.path.join(folder, "diagnostics"), run["key"], fresh,
-                         lambda: dict(series=task.diagnose(folder)))["series"]
+        cached = os.path.join(folder, "diagnostics")
+        found = run_once(cached, run["key"], fresh, lambda: dict(series=task.diagnose(folder)))["series"]
         if found:
             series[name] = found
+        elif found is not None:  # asked for, but the run kept no checkpoints: not cached, so a retrained run counts
+            shutil.rmtree(cached, ignore_errors=True)
+            print(f"[study] no diagnostics for {name}: {folder} kept no checkpoints (it was trained without the "
+                  f"interval option and reused; --fresh retrains it)", flush=True)
     if not series:
         return []
     text = json.dumps(series, indent=1)

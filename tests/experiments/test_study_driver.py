@@ -275,3 +275,30 @@ def test_a_work_folder_of_another_setting_is_refused(tmp_path):
     assert f"--work {work} holds the runs of another setting ({setting})" in proc.stderr
     assert "warm-up 300 updates" in proc.stderr and "give it its own --work" in proc.stderr
     assert sorted(os.listdir(work)) == ["setting.txt"] and (work / "setting.txt").read_text() == setting
+
+
+def test_a_reused_run_without_kept_checkpoints_is_reported_not_cached(tmp_path, capsys):
+    """A run trained without the interval option and reused by a study that asks for diagnostics
+    has none: the study says so and caches nothing, so the run is diagnosed once retrained."""
+    from types import SimpleNamespace
+
+    answers = {"kept": [], "none": None, "series": [dict(updates=5, residual=[[0.5]], loss_by_iteration=[2.0],
+                                                          gradient_norms=[1.0])]}
+
+    class Task:
+        name = "lm"
+
+        def diagnose(self, folder):
+            return answers[os.path.basename(folder)]
+
+    runs = {}
+    for name in answers:
+        (tmp_path / name).mkdir()
+        runs[name] = [dict(checkpoint=str(tmp_path / name / "checkpoint_last.pt"), key=f"key {name}")]
+    args = SimpleNamespace(work=str(tmp_path), seed_list=[1])
+    study.write_diagnostics(Task(), args, runs, list(answers), fresh=False)
+    said = capsys.readouterr().out
+    assert f"no diagnostics for kept: {tmp_path / 'kept'} kept no checkpoints" in said and "for none" not in said
+    assert not (tmp_path / "kept" / "diagnostics").exists()
+    assert (tmp_path / "none" / "diagnostics" / "result.json").exists()
+    assert json.loads((tmp_path / "diagnostics.json").read_text()) == {"series": answers["series"]}
