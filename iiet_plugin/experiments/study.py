@@ -98,21 +98,29 @@ def check(p: argparse.ArgumentParser, args, task: Optional[StudyTask] = None) ->
         refusals += [why for why in [check_args(args) if check_args else None] if why]
         if refusals:
             p.error(refusals[0])
-        other = work_setting(args.work)
-        if other is not None and other != task.describe(args) and not args.fresh:
-            p.error(f"--work {args.work} holds the runs of another setting ({other}), which this study "
-                    f"({task.describe(args)}) would overwrite; give it its own --work (or --fresh to replace them)")
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         p.error(f"--out: folder {os.path.dirname(os.path.abspath(args.out))} does not exist")
     args.continue_budget = args.continue_budget or max(1, args.budget // 4)
+    if task is not None:
+        other, this = work_setting(args.work), study_setting(task, args)
+        if other is not None and other != this and not args.fresh:
+            p.error(f"--work {args.work} holds the runs of another setting ({other}), which this study "
+                    f"({this}) would overwrite; give it its own --work (or --fresh to replace them)")
 
 
 SETTING_FILE = "setting.txt"
 
 
+def study_setting(task: StudyTask, args) -> str:
+    """What every run folder of a study depends on beyond its model, rate and seed: the task's
+    setting and the budgets."""
+    return (f"{task.describe(args)}; budgets {args.budget} {task.budget}, {args.continue_budget} continued, "
+            f"{args.distill_budget} distilled")
+
+
 def work_setting(work: str) -> Optional[str]:
-    """The setting (``task.describe``) whose runs ``work`` holds; None for a new folder. Run
-    folders are named by model, rate and seed only, so a study of another setting in the same
+    """The ``study_setting`` whose runs ``work`` holds; None for a new folder. Run folders are
+    named by model, rate and seed only, so a study of another setting (or budget) in the same
     folder would retrain over them."""
     path = os.path.join(work, SETTING_FILE)
     if not os.path.exists(path):
@@ -160,7 +168,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
     lanes = Lanes(args.jobs)
     fresh = getattr(args, "fresh", False)
     setting = task.describe(args)
-    atomic_write(os.path.join(args.work, SETTING_FILE), lambda f: f.write(setting.encode("utf-8")))
+    atomic_write(os.path.join(args.work, SETTING_FILE), lambda f: f.write(study_setting(task, args).encode("utf-8")))
 
     def elapsed() -> str:
         return f"{time.time() - t0:.0f}s"

@@ -195,7 +195,7 @@ def test_tiny_vision_study_runs_the_real_tools(tmp_path):
     assert all(len(r) == 1 for r in diagnosed["IIET r=1"][-1]["residual"])
     assert diagnosed["vanilla (euler)"][-1]["residual"] == [[], [], []]
     assert (tmp_path / "diagnostics.png").exists() and "| IIET r=1 |" in text
-    assert (tmp_path / "setting.txt").read_text(encoding="utf-8") == task.describe(args)
+    assert (tmp_path / "setting.txt").read_text(encoding="utf-8") == study.study_setting(task, args)
 
 
 def test_fairseq_valid_curve_reads_fairseq_train_logs():
@@ -266,14 +266,20 @@ def test_a_work_folder_of_another_setting_is_refused(tmp_path):
     task = TASKS["lm"]()
     work = tmp_path / "w"
     work.mkdir()
-    setting = task.describe(study.parser_for(task).parse_args(["--work", str(work)]))
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(work)])
+    study.check(p, args, task)
+    setting = study.study_setting(task, args)
+    assert setting == f"{task.describe(args)}; budgets 200 updates, 50 continued, 60 distilled"
     (work / "setting.txt").write_text(setting, encoding="utf-8")
     iiet_study = os.path.join(os.path.dirname(sys.executable), "iiet-study")
-    proc = subprocess.run([iiet_study, "lm", "--work", str(work), "--warmup-updates", "300"], capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode != 0
-    assert f"--work {work} holds the runs of another setting ({setting})" in proc.stderr
-    assert "warm-up 300 updates" in proc.stderr and "give it its own --work" in proc.stderr
+    for other, named in ((["--warmup-updates", "300"], "warm-up 300 updates; budgets 200"),
+                         (["--budget", "400"], "budgets 400 updates, 100 continued")):
+        proc = subprocess.run([iiet_study, "lm", "--work", str(work), *other], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode != 0
+        assert f"--work {work} holds the runs of another setting ({setting})" in proc.stderr
+        assert named in proc.stderr and "give it its own --work" in proc.stderr
     assert sorted(os.listdir(work)) == ["setting.txt"] and (work / "setting.txt").read_text() == setting
 
 
