@@ -50,6 +50,9 @@ def parser_for(task: StudyTask) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"iiet-study {task.name}", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=None, help=f"the data root (default: ${DATA_ENV})")
+    p.add_argument("--corpus", default=None,
+                   help=f"the corpus folder itself, instead of the data root's (e.g. a held-out corpus): "
+                        f"{task.corpus_layout}")
     p.add_argument("--work", default=os.path.join("runs", f"study_{task.name}"), help="runs and data slices")
     p.add_argument("--models", default="vanilla,rk2,pc,iiet-r2",
                    help="compared models (iiet_plugin.experiments.models.MODEL_CHOICES keys)")
@@ -98,6 +101,8 @@ def check(p: argparse.ArgumentParser, args, task: Optional[StudyTask] = None) ->
         refusals += [why for why in [check_args(args) if check_args else None] if why]
         if refusals:
             p.error(refusals[0])
+    if getattr(args, "corpus", None) and not os.path.isdir(args.corpus):
+        p.error(f"--corpus: {args.corpus} is not a folder (expected {task.corpus_layout if task else 'a corpus'})")
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         p.error(f"--out: folder {os.path.dirname(os.path.abspath(args.out))} does not exist")
     args.continue_budget = args.continue_budget or max(1, args.budget // 4)

@@ -51,8 +51,19 @@ class StudyTask(abc.ABC):
     curve_metric: str = ""      # what ``curve`` returns, per validation during training
     curve_higher_is_better: bool = True
 
+    corpus_layout: str = ""      # the files a --corpus folder holds
+
     def add_arguments(self, parser) -> None:
         """The task's own options (data slice sizes)."""
+
+    def corpus(self, args) -> str:
+        """The corpus folder: ``--corpus`` itself, else the task's corpus under the data root
+        (``--data`` or ``$IIET_DATA``)."""
+        return args.corpus if getattr(args, "corpus", None) else corpus_dir(self.name, args.data)
+
+    def corpus_label(self, args, default: str) -> str:
+        """How the setting names the corpus: ``default`` for the data root's, else the folder."""
+        return os.path.abspath(args.corpus) if getattr(args, "corpus", None) else default
 
     @abc.abstractmethod
     def prepare(self, args, work: str) -> None:
@@ -205,6 +216,7 @@ class LanguageModelingTask(FairseqStudyTask):
     TOKENS_PER_SAMPLE, MAX_TOKENS = 128, 2048
     TINY_FFN_HEADS, layers_help = (128, 2), "decoder layers (vanilla's; see --models)"
     default_warmup = 50
+    corpus_layout = "train.txt, valid.txt, test.txt (or .gz), one sentence per line"
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--train-lines", type=int, default=8000, help="training verses of the slice")
@@ -221,7 +233,7 @@ class LanguageModelingTask(FairseqStudyTask):
     def prepare(self, args, work: str) -> None:
         self.args = args
         self.num_layers = args.layers
-        self.data = binarize_lm_slice(corpus_dir("lm", args.data), os.path.join(work, "data"), args.train_lines,
+        self.data = binarize_lm_slice(self.corpus(args), os.path.join(work, "data"), args.train_lines,
                                       args.eval_lines, vocab=args.vocab)
         with open(os.path.join(self.data, "dict.txt"), encoding="utf-8") as f:
             self.vocab_size = sum(1 for _ in f) + 4  # fairseq's 4 special symbols come first
@@ -234,7 +246,7 @@ class LanguageModelingTask(FairseqStudyTask):
                        "--no-save-optimizer-state", *self.interval_flags()]
 
     def describe(self, args) -> str:
-        return (f"WEB Bible ({args.train_lines} training verses, {args.vocab} words), "
+        return (f"{self.corpus_label(args, 'WEB Bible')} ({args.train_lines} training verses, {args.vocab} words), "
                 f"iiet_lm {args.layers} layers x {args.dim}-d{self.warmup_setting(args)}")
 
     def update_flops(self, model, iterations_on=True):
@@ -290,6 +302,7 @@ class TranslationTask(FairseqStudyTask):
     MAX_TOKENS, SENTENCE_TOKENS = 4096, 24  # tokens per side of an update; assumed subword tokens per sentence
     TINY_FFN_HEADS, layers_help = (64, 2), "encoder and decoder layers (vanilla's; see --models)"
     default_warmup = 100
+    corpus_layout = "train.en / train.de, valid.*, test.* (or .gz), line-aligned English->German pairs"
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--train-lines", type=int, default=30000, help="training pairs, spread over the corpus")
@@ -310,7 +323,7 @@ class TranslationTask(FairseqStudyTask):
         self.args = args
         self.num_layers = args.layers
         self.prep = os.path.join(work, "data")
-        text = read_pairs(corpus_dir("mt", args.data), train_lines=args.train_lines, train_pick="spread",
+        text = read_pairs(self.corpus(args), train_lines=args.train_lines, train_pick="spread",
                           eval_lines=args.eval_lines, max_words=args.max_words or None)
         self.data = binarize_pairs(text, _fresh(self.prep), vocab=4000)
         with open(os.path.join(self.data, "dict.en.txt"), encoding="utf-8") as f:
@@ -324,7 +337,7 @@ class TranslationTask(FairseqStudyTask):
 
     def describe(self, args) -> str:
         words = f" of <= {args.max_words} words a side" if args.max_words else ""
-        return (f"English->German ({args.train_lines} training pairs{words}, sacreBLEU on {args.eval_lines} "
+        return (f"{self.corpus_label(args, 'English->German')} ({args.train_lines} training pairs{words}, sacreBLEU on {args.eval_lines} "
                 f"valid / test pairs), iiet_transformer {args.layers}+{args.layers} layers x {args.dim}-d, "
                 f"the same solver in encoder and decoder{self.warmup_setting(args)}")
 
@@ -387,6 +400,7 @@ class VisionTask(StudyTask):
     curve_metric = "top-1"
     MODEL_KWARGS = {"embed_dim": 64, "depth": 3, "num_heads": 2, "patch_size": 7, "global_pool": "avg"}
 
+    corpus_layout = "Fashion-MNIST's four IDX files (train-*, t10k-*; 28 x 28 grey images, 10 classes)"
     BATCH, TOKENS = 32, (28 // 7) ** 2  # images per update; patch tokens per image (avg pool, no class token)
 
     def add_arguments(self, parser) -> None:
@@ -420,7 +434,7 @@ class VisionTask(StudyTask):
         return 3.0 * self.BATCH * self.TOKENS * evals * (2 * 12 * d * d + 4 * self.TOKENS * d)
 
     def prepare(self, args, work: str) -> None:
-        self.args, self.num_layers, self.data = args, args.depth, corpus_dir("vision", args.data)
+        self.args, self.num_layers, self.data = args, args.depth, self.corpus(args)
         self.model_kwargs = dict(self.MODEL_KWARGS, embed_dim=args.dim, num_heads=args.dim // 32,
                                  depth=args.depth)
         self.common = ["--data", self.data, "--model", "iiet_vit_tiny_patch4_28",
@@ -429,7 +443,7 @@ class VisionTask(StudyTask):
                        "--eval-limit", args.eval_limit, "--no-progress", "--overwrite"]
 
     def describe(self, args) -> str:
-        return (f"Fashion-MNIST ({args.train_limit} training images, top-1 on {args.eval_limit} test images), "
+        return (f"{self.corpus_label(args, 'Fashion-MNIST')} ({args.train_limit} training images, top-1 on {args.eval_limit} test images), "
                 f"iiet_vit {args.dim}-d x {args.depth} blocks, AdamW, cosine, no warmup")
 
     def refuse(self, model):

@@ -154,6 +154,7 @@ def test_evaluations_come_from_the_core():
     (["vision", "--lrs", "x"], "--seeds/--lrs/--thresholds"),
     (["vision", "--lrs", "0.001,0.003"], "--lrs: the vision task reports top-1 on the split a rate would be chosen on"),
     (["mt", "--out", "/no/such/dir/table.md"], "--out: folder /no/such/dir does not exist"),
+    (["lm", "--corpus", "/no/such/corpus"], "--corpus: /no/such/corpus is not a folder (expected train.txt, valid.txt"),
 ])
 def test_bad_options_fail_before_any_work(argv, message, tmp_path):
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "iiet-study"), *argv, "--work",
@@ -308,3 +309,26 @@ def test_a_reused_run_without_kept_checkpoints_is_reported_not_cached(tmp_path, 
     assert not (tmp_path / "kept" / "diagnostics").exists()
     assert (tmp_path / "none" / "diagnostics" / "result.json").exists()
     assert json.loads((tmp_path / "diagnostics.json").read_text()) == {"series": answers["series"]}
+
+
+def test_a_corpus_folder_replaces_the_data_root(tmp_path, monkeypatch):
+    """--corpus names the corpus folder itself (here a held-out English text that is not in the
+    shared data: this project's README), with no data root set; the setting names it."""
+    monkeypatch.delenv("IIET_DATA", raising=False)
+    corpus = tmp_path / "held_out"
+    corpus.mkdir()
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "README.md")
+    with open(readme, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()]
+    for split, part in (("train", lines[:200]), ("valid", lines[200:240]), ("test", lines[240:280])):
+        (corpus / f"{split}.txt").write_text("".join(part), encoding="utf-8")
+    task = TASKS["lm"]()
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(tmp_path / "w"), "--corpus", str(corpus), "--train-lines", "200",
+                         "--eval-lines", "40"])
+    study.check(p, args, task)
+    task.prepare(args, str(tmp_path / "w"))
+    assert task.describe(args).startswith(f"{corpus} (200 training verses, 6000 words), iiet_lm 2 layers")
+    with open(os.path.join(task.data, "dict.txt"), encoding="utf-8") as f:
+        words = {line.split()[0] for line in f}
+    assert {"IIET", "vanilla", "fairseq"} <= words
