@@ -63,6 +63,8 @@ def main(argv=None):
                    help="the paper's two-stage recipe: IIET trains as vanilla until this update, with its "
                         "iterations after (default: half of --updates, what the LM study supports; 0: "
                         "iterations from the start)")
+    p.add_argument("--warmup-updates", type=int, default=50,
+                   help="learning-rate warm-up of every model (inverse-sqrt), as iiet-study's --warmup-updates")
     p.add_argument("--train-lines", type=int, default=8000)
     p.add_argument("--eval-lines", type=int, default=600)
     p.add_argument("--speed-rounds", type=int, default=7, help="rounds of the interleaved speed measurement")
@@ -71,13 +73,15 @@ def main(argv=None):
         args.iie_start_update = args.updates // 2
     if not 0 <= args.iie_start_update < args.updates:
         p.error(f"--iie-start-update must be in [0, --updates={args.updates}), got {args.iie_start_update}")
+    if args.warmup_updates < 1:
+        p.error(f"--warmup-updates must be >= 1 (fairseq's inverse-sqrt divides by it), got {args.warmup_updates}")
     print(f"[main] preprocessing {args.train_lines} training verses", flush=True)
     source = corpus_source(args.data, args.work)
     data = binarize_lm_slice(source, args.work, args.train_lines, args.eval_lines)  # a rerun rebuilds from scratch
     common = ["--task", "language_modeling", "--user-dir", user_dir(), "--arch", "iiet_lm_tiny",
               "--share-decoder-input-output-embed", "--tokens-per-sample", "128", "--max-tokens", "2048",
               "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr", "0.003", "--lr-scheduler",
-              "inverse_sqrt", "--warmup-updates", "50", "--clip-norm", "1.0", "--dropout", "0.1",
+              "inverse_sqrt", "--warmup-updates", args.warmup_updates, "--clip-norm", "1.0", "--dropout", "0.1",
               "--log-format", "simple", "--log-interval", "50",
               "--no-epoch-checkpoints", "--cpu", "--seed", "1", "--num-workers", "0"]
 
@@ -118,7 +122,8 @@ def main(argv=None):
     speeds = checkpoint_speeds([r[1] for r in rows], data, subset="test", rounds=args.speed_rounds)
     base = speeds[rows[0][1]]
     print(f"\n## WEB Bible, iiet_lm_tiny (2 layers), {args.updates} updates each "
-          f"(+{args.distill_updates} distillation updates for E-IIET), test slice ({args.eval_lines} verses)\n")
+          f"(+{args.distill_updates} distillation updates for E-IIET), warm-up {args.warmup_updates} updates, "
+          f"test slice ({args.eval_lines} verses)\n")
     print("| model | test ppl | layer evaluations | train step time / vanilla | scoring speed / vanilla |")
     print("|---|---|---|---|---|")
     for name, checkpoint, ppl, evals in rows:
@@ -131,7 +136,7 @@ def main(argv=None):
     print(f"machine: {machine_line()}")
     print(f"command: python examples/lm/main_job.py --updates {args.updates} --distill-updates "
           f"{args.distill_updates} --threshold {args.threshold:g} --train-lines {args.train_lines} "
-          f"--iie-start-update {args.iie_start_update}")
+          f"--iie-start-update {args.iie_start_update} --warmup-updates {args.warmup_updates}")
 
 
 if __name__ == "__main__":
