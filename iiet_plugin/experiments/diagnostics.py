@@ -65,9 +65,10 @@ def run_vision_diagnostics(folder: str, data: str, eval_limit: int, batches: int
     return series_over_checkpoints(folder, diagnose)
 
 
-def plot_diagnostics(series: Dict[str, List[dict]], path: str, title: str = "") -> None:
+def plot_diagnostics(series: Dict[str, List[dict]], path: str, title: str = "",
+                     loss_label: str = "valid loss (nats/token)") -> None:
     """Three panels: (a) fixed-point residual of the last iteration per layer vs updates (IIET
-    runs); (b) valid loss when every layer stops after iteration i, at the last checkpoint;
+    runs); (b) the held-out loss (``loss_label``) when every layer stops after iteration i, at the last checkpoint;
     (c) gradient norm per layer vs updates.  Layers are line styles, models colours."""
     import logging
 
@@ -92,7 +93,7 @@ def plot_diagnostics(series: Dict[str, List[dict]], path: str, title: str = "") 
         losses = points[-1]["loss_by_iteration"]
         axes[1].plot(range(len(losses)), losses, marker="o", color=f"C{c}", label=name)
     axes[0].set(xlabel="updates", ylabel="||y(r) - y(r-1)|| / ||y(r) - y||", title="fixed-point residual, last iteration")
-    axes[1].set(xlabel="iterations i run in every layer", ylabel="valid loss (nats/token)",
+    axes[1].set(xlabel="iterations i run in every layer", ylabel=loss_label,
                 title="loss when stopping after iteration i (final)")
     axes[2].set(xlabel="updates", ylabel="||grad||", title="gradient norm per layer (line style)")
     axes[2].set_yscale("log")
@@ -104,11 +105,11 @@ def plot_diagnostics(series: Dict[str, List[dict]], path: str, title: str = "") 
     plt.close(fig)
 
 
-def summary_lines(series: Dict[str, List[dict]]) -> List[str]:
+def summary_lines(series: Dict[str, List[dict]], loss_label: str = "valid loss (nats/token)") -> List[str]:
     """Markdown rows: per model, the last-iteration residual per layer at the first and last
     kept checkpoint, and the final loss after each iteration count."""
     lines = ["| model | residual of the last iteration per layer (first → last checkpoint) "
-             "| valid loss stopping after iteration 0, 1, ... (final) | gradient norm per layer (final) |",
+             f"| {loss_label} stopping after iteration 0, 1, ... (final) | gradient norm per layer (final) |",
              "|---|---|---|---|"]
     for name, points in series.items():
         if not points:

@@ -283,8 +283,9 @@ def write_diagnostics(task: StudyTask, args, runs: Dict[str, List[dict]], names:
         return []
     text = json.dumps(series, indent=1)
     atomic_write(os.path.join(args.work, "diagnostics.json"), lambda f: f.write(text.encode("utf-8")))
-    plot_diagnostics(series, os.path.join(args.work, "diagnostics.png"), f"{task.name} study, seed {args.seed_list[0]}")
-    return summary_lines(series)
+    plot_diagnostics(series, os.path.join(args.work, "diagnostics.png"), f"{task.name} study, seed {args.seed_list[0]}",
+                     task.diagnostics_loss)
+    return summary_lines(series, task.diagnostics_loss)
 
 
 def describe_runs(task: StudyTask, args, models: List[ModelSpec], runs: Dict[str, List[dict]]) -> Dict[str, dict]:
@@ -370,9 +371,9 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
               sweep_table(sweeps, chosen, args.seed_list[0], task.metric, "{:.%df}" % task.digits), ""]
     if diagnostics:
         lines += [f"Diagnostics (seed {args.seed_list[0]}, {os.path.join(args.work, 'diagnostics.png')}): the fixed-point "
-                  "residual ||y(i) - y(i-1)|| / ||y(i) - y|| of each layer's last iteration, the valid loss when "
-                  "every layer stops after iteration i, and gradient norms per layer, on the first validation "
-                  "batches.", "", *diagnostics, ""]
+                  "residual ||y(i) - y(i-1)|| / ||y(i) - y|| of each layer's last iteration, the held-out loss "
+                  f"({task.diagnostics_loss}) when every layer stops after iteration i, and gradient norms per "
+                  f"layer, on {task.diagnostics_batches}.", "", *diagnostics, ""]
     lines += [
               f"Learning curves ({task.curve_metric} at every validation, mean and seed band): "
               f"{os.path.join(args.work, 'curves.png')}, vs training FLOPs: "

@@ -52,6 +52,8 @@ class StudyTask(abc.ABC):
     curve_higher_is_better: bool = True
 
     corpus_layout: str = ""      # the files a --corpus folder holds
+    diagnostics_loss: str = "valid loss (nats/token)"    # the held-out loss the diagnostics stop early on
+    diagnostics_batches: str = "the first validation batches"
 
     def add_arguments(self, parser) -> None:
         """The task's own options (data slice sizes)."""
@@ -400,6 +402,7 @@ class VisionTask(StudyTask):
     curve_metric = "top-1"
     MODEL_KWARGS = {"embed_dim": 64, "depth": 3, "num_heads": 2, "patch_size": 7, "global_pool": "avg"}
 
+    diagnostics_loss, diagnostics_batches = "test loss (nats/image)", "the first test images"
     corpus_layout = "Fashion-MNIST's four IDX files (train-*, t10k-*; 28 x 28 grey images, 10 classes)"
     BATCH, TOKENS = 32, (28 // 7) ** 2  # images per update; patch tokens per image (avg pool, no class token)
 

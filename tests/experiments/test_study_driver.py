@@ -196,6 +196,7 @@ def test_tiny_vision_study_runs_the_real_tools(tmp_path):
     assert all(len(r) == 1 for r in diagnosed["IIET r=1"][-1]["residual"])
     assert diagnosed["vanilla (euler)"][-1]["residual"] == [[], [], []]
     assert (tmp_path / "diagnostics.png").exists() and "| IIET r=1 |" in text
+    assert "| test loss (nats/image) stopping after iteration 0, 1, ... (final) |" in text
     assert (tmp_path / "setting.txt").read_text(encoding="utf-8") == study.study_setting(task, args)
 
 
@@ -293,7 +294,7 @@ def test_a_reused_run_without_kept_checkpoints_is_reported_not_cached(tmp_path, 
                                                           gradient_norms=[1.0])]}
 
     class Task:
-        name = "lm"
+        name, diagnostics_loss = "lm", "valid loss (nats/token)"
 
         def diagnose(self, folder):
             return answers[os.path.basename(folder)]
