@@ -23,7 +23,7 @@ import sys
 from iiet_plugin.experiments.corpora import binarize_lm_slice
 from iiet_plugin.experiments.data import corpus_dir
 from iiet_plugin.experiments.models import layer_evaluations
-from iiet_plugin.experiments.protocol import plan_evaluations
+from iiet_plugin.experiments.protocol import plan_evaluations, warmup_refusal
 from iiet_plugin.experiments.runner import ToolFailed, run_tool, user_dir
 from iiet_plugin.experiments.speed import checkpoint_speeds
 from iiet_plugin.experiments.timing import machine_line
@@ -73,8 +73,8 @@ def main(argv=None):
         args.iie_start_update = args.updates // 2
     if not 0 <= args.iie_start_update < args.updates:
         p.error(f"--iie-start-update must be in [0, --updates={args.updates}), got {args.iie_start_update}")
-    if args.warmup_updates < 1:
-        p.error(f"--warmup-updates must be >= 1 (fairseq's inverse-sqrt divides by it), got {args.warmup_updates}")
+    if warmup_refusal(args.warmup_updates):
+        p.error(warmup_refusal(args.warmup_updates))
     print(f"[main] preprocessing {args.train_lines} training verses", flush=True)
     source = corpus_source(args.data, args.work)
     data = binarize_lm_slice(source, args.work, args.train_lines, args.eval_lines)  # a rerun rebuilds from scratch

@@ -8,7 +8,7 @@ vanilla), so one shared rate would measure the rate, not the solver.  The sweep 
 next to the result; the other seeds run at the chosen rate only.
 """
 import statistics
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 Run = Tuple[float, dict]  # (the metric the rate is chosen on, whatever the study keeps)
 
@@ -72,3 +72,11 @@ def plan_evaluations(plan: str) -> int:
 
 def floats(text: str) -> List[float]:
     return [float(x) for x in text.split(",") if x.strip()]
+
+
+def warmup_refusal(warmup_updates: int) -> Optional[str]:
+    """Why ``--warmup-updates`` cannot be used (None when it can): fairseq's inverse-sqrt
+    schedule divides by it."""
+    if warmup_updates < 1:
+        return f"--warmup-updates must be >= 1 (fairseq's inverse-sqrt divides by it), got {warmup_updates}"
+    return None

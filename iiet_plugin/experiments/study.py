@@ -101,7 +101,7 @@ def check(p: argparse.ArgumentParser, args, task: Optional[StudyTask] = None) ->
         refusals += [why for why in [check_args(args) if check_args else None] if why]
         if refusals:
             p.error(refusals[0])
-    if getattr(args, "corpus", None) and not os.path.isdir(args.corpus):
+    if args.corpus and not os.path.isdir(args.corpus):
         p.error(f"--corpus: {args.corpus} is not a folder (expected {task.corpus_layout if task else 'a corpus'})")
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         p.error(f"--out: folder {os.path.dirname(os.path.abspath(args.out))} does not exist")

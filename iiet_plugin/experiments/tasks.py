@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .corpora import binarize_lm_slice, binarize_pairs, read_pairs
 from .data import corpus_dir
 from .models import ModelSpec, flags, model_evaluations
+from .protocol import warmup_refusal
 from .runner import run_tool, user_dir
 from .timing import round_robin_times
 
@@ -61,11 +62,11 @@ class StudyTask(abc.ABC):
     def corpus(self, args) -> str:
         """The corpus folder: ``--corpus`` itself, else the task's corpus under the data root
         (``--data`` or ``$IIET_DATA``)."""
-        return args.corpus if getattr(args, "corpus", None) else corpus_dir(self.name, args.data)
+        return args.corpus or corpus_dir(self.name, args.data)
 
     def corpus_label(self, args, default: str) -> str:
         """How the setting names the corpus: ``default`` for the data root's, else the folder."""
-        return os.path.abspath(args.corpus) if getattr(args, "corpus", None) else default
+        return os.path.abspath(args.corpus) if args.corpus else default
 
     @abc.abstractmethod
     def prepare(self, args, work: str) -> None:
@@ -166,9 +167,7 @@ class FairseqStudyTask(StudyTask):
             return f"--layers must be >= 1 and --dim a multiple of 32, got {args.layers} and {args.dim}"
         if args.curve_interval < 0:
             return f"--curve-interval must be >= 0 (0: each epoch), got {args.curve_interval}"
-        if args.warmup_updates < 1:
-            return f"--warmup-updates must be >= 1 (fairseq's inverse-sqrt divides by it), got {args.warmup_updates}"
-        return None
+        return warmup_refusal(args.warmup_updates)
 
     def warmup_setting(self, args) -> str:
         """The warm-up as part of the study's setting (its run keys), named only when it is not
