@@ -45,15 +45,16 @@ def run_diagnostics(folder: str, data: str, subset: str = "valid", batches: int 
 def run_vision_diagnostics(folder: str, data: str, eval_limit: int, batches: int = 4,
                            batch_size: int = 64) -> List[dict]:
     """The same for an ``iiet-vit-train`` run that kept checkpoints (``--save-interval-steps``):
-    the first ``batches`` batches of its evaluation images (Fashion-MNIST: the test split, the
-    only held-out one), through the model's own eval transforms; "updates" are steps."""
+    the first ``batches`` batches of its evaluation images (Fashion-MNIST: the test split; no
+    rate or checkpoint is chosen on these losses), through the model's own eval transforms; "updates" are steps."""
     from types import SimpleNamespace
 
     from ..vision.checkpoints import model_from_checkpoint, read_checkpoint
     from ..vision.diagnostics import vit_diagnostics
     from ..vision.train import build_datasets, make_loader
-    options = SimpleNamespace(data=data, train_limit=1, eval_limit=eval_limit, batch_size=batch_size, workers=0)
-    _, images = build_datasets(options)
+    options = SimpleNamespace(data=data, train_limit=1, valid_images=0, eval_limit=eval_limit, batch_size=batch_size,
+                              workers=0)
+    _, _, images = build_datasets(options)
     samples = []
 
     def diagnose(path):

@@ -88,21 +88,21 @@ def check(p: argparse.ArgumentParser, args, task: Optional[StudyTask] = None) ->
         p.error(f"--seeds/--lrs/--thresholds: {e}")
     if not args.seed_list or not args.lr_list or any(lr <= 0 for lr in args.lr_list):
         p.error("--seeds and --lrs need at least one value each, and rates > 0")
-    if task is not None and not task.report_metric and len(args.lr_list) > 1:
-        p.error(f"--lrs: the {task.name} task reports {task.metric} on the split a rate would be chosen on; "
-                f"give one rate (got {args.lrs})")
     try:
         args.model_list = choose_models(args.models)
     except ConfigError as e:
         p.error(str(e))
+    if args.corpus and not os.path.isdir(args.corpus):
+        p.error(f"--corpus: {args.corpus} is not a folder (expected {task.corpus_layout if task else 'a corpus'})")
     if task is not None:
         refusals = [why for why in map(task.refuse, args.model_list) if why]
         check_args = getattr(task, "check_args", None)
         refusals += [why for why in [check_args(args) if check_args else None] if why]
         if refusals:
             p.error(refusals[0])
-    if args.corpus and not os.path.isdir(args.corpus):
-        p.error(f"--corpus: {args.corpus} is not a folder (expected {task.corpus_layout if task else 'a corpus'})")
+        if not task.report_metric and len(args.lr_list) > 1:  # (check_args may give the task a held-out split)
+            p.error(f"--lrs: the {task.name} task reports {task.metric} on the split a rate would be chosen on; "
+                    f"give one rate (got {args.lrs}){task.held_out_hint}")
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         p.error(f"--out: folder {os.path.dirname(os.path.abspath(args.out))} does not exist")
     args.continue_budget = args.continue_budget or max(1, args.budget // 4)

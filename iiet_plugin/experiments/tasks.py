@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..ode.errors import ConfigError
 from .corpora import binarize_lm_slice, binarize_pairs, read_pairs
 from .data import corpus_dir
 from .models import ModelSpec, flags, model_evaluations
@@ -55,6 +56,7 @@ class StudyTask(abc.ABC):
     corpus_layout: str = ""      # the files a --corpus folder holds
     diagnostics_loss: str = "valid loss (nats/token)"    # the held-out loss the diagnostics stop early on
     diagnostics_batches: str = "the first validation batches"
+    held_out_hint: str = ""      # how to give the task a split to choose rates on, when it has none
 
     def add_arguments(self, parser) -> None:
         """The task's own options (data slice sizes)."""
@@ -394,8 +396,12 @@ class TranslationTask(FairseqStudyTask):
 class VisionTask(StudyTask):
     """A small iiet_vit (default 64-d, 3 blocks; patch 7, avg pool) on Fashion-MNIST; metric:
     top-1 on the first --eval-limit test images; speed: images/s of every final model, round-robin.
-    Fashion-MNIST has no split besides the reported test images, so the study takes one rate."""
+    Fashion-MNIST has no split besides the reported test images: by default the study takes one
+    rate; with ``--valid-images N`` the last N training images (never trained on) are the
+    validation split, the rate is chosen on their top-1 and the test images' top-1 is reported."""
     name, metric, higher_is_better, budget = "vision", "top-1", True, "epochs"
+    valid_split = False
+    held_out_hint = " or --valid-images N to choose it on the last N training images"
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 3, 1, "0.001", 3e-4
     num_layers = 3
     curve_metric = "top-1"
@@ -410,6 +416,9 @@ class VisionTask(StudyTask):
         parser.add_argument("--eval-limit", type=int, default=1000, help="test images scored (the first N)")
         parser.add_argument("--depth", type=int, default=3, help="blocks (vanilla's; see --models)")
         parser.add_argument("--dim", type=int, default=64, help="width (one head per 32 dims, MLP 4 x dim)")
+        parser.add_argument("--valid-images", type=int, default=0,
+                            help="hold out the last N training images as a validation split to choose each "
+                                 "model's rate on (iiet-vit-train --valid-images); 0: none, one rate")
         parser.add_argument("--diagnostics-interval", type=int, default=0,
                             help="keep the weights every N steps (iiet-vit-train --save-interval-steps) and run "
                                  "the diagnostics on them (0: none); top-1 is still measured once per epoch")
@@ -419,7 +428,26 @@ class VisionTask(StudyTask):
             return f"--depth must be >= 1 and --dim a multiple of 32, got {args.depth} and {args.dim}"
         if args.diagnostics_interval < 0:
             return f"--diagnostics-interval must be >= 0 (0: none), got {args.diagnostics_interval}"
+        if args.valid_images < 0:
+            return f"--valid-images must be >= 0 (0: none), got {args.valid_images}"
+        if args.valid_images:
+            from ..vision.idx_dataset import count_images
+            try:
+                total = count_images(self.corpus(args), "train")
+            except ConfigError as e:
+                return f"--valid-images: {e}"
+            if args.train_limit + args.valid_images > total:
+                return (f"--valid-images {args.valid_images}: with --train-limit {args.train_limit} it needs "
+                        f"{args.train_limit + args.valid_images} of the {total} training images")
+        self.use_valid_split(args.valid_images > 0)
         return None
+
+    def use_valid_split(self, on: bool) -> None:
+        """With a validation split, rates are chosen on its top-1 (also the curves' metric) and the
+        test images' top-1 is reported; without, top-1 on the test images is both."""
+        self.valid_split = on
+        self.metric, self.report_metric = ("valid top-1", "test top-1") if on else ("top-1", "")
+        self.curve_metric = self.metric
 
     def diagnose(self, folder):
         from .diagnostics import run_vision_diagnostics
@@ -443,10 +471,14 @@ class VisionTask(StudyTask):
                        "--model-kwargs", json.dumps(self.model_kwargs), "--batch-size", self.BATCH, "--warmup-epochs",
                        "0", "--smoothing", "0", "--weight-decay", "0", "--train-limit", args.train_limit,
                        "--eval-limit", args.eval_limit, "--no-progress", "--overwrite"]
+        if args.valid_images:
+            self.common += ["--valid-images", args.valid_images]
 
     def describe(self, args) -> str:
-        return (f"{self.corpus_label(args, 'Fashion-MNIST')} ({args.train_limit} training images, top-1 on {args.eval_limit} test images), "
-                f"iiet_vit {args.dim}-d x {args.depth} blocks, AdamW, cosine, no warmup")
+        held_out = f", rates chosen on the last {args.valid_images} training images" if args.valid_images else ""
+        return (f"{self.corpus_label(args, 'Fashion-MNIST')} ({args.train_limit} training images, top-1 on "
+                f"{args.eval_limit} test images{held_out}), iiet_vit {args.dim}-d x {args.depth} blocks, AdamW, "
+                "cosine, no warmup")
 
     def refuse(self, model):
         if model.start_fraction or model.init_from or model.warmup_updates:
@@ -469,13 +501,22 @@ class VisionTask(StudyTask):
                        echo_command=False)
         return Trained(os.path.join(out, "last.pt"), log)
 
-    def quality(self, checkpoint):
+    def _history(self, checkpoint):
         from ..vision.checkpoints import read_checkpoint
-        return float(read_checkpoint(checkpoint, "checkpoint")["history"][-1]["top1"])
+        return read_checkpoint(checkpoint, "checkpoint")["history"]
+
+    def quality(self, checkpoint):
+        """The selection top-1 of the final weights: the validation split's, else the test images'."""
+        return float(self._history(checkpoint)[-1]["valid_top1" if self.valid_split else "top1"])
+
+    def report_quality(self, checkpoint):
+        if not self.valid_split:
+            return super().report_quality(checkpoint)
+        return float(self._history(checkpoint)[-1]["top1"])
 
     def curve(self, trained):
-        from ..vision.checkpoints import read_checkpoint
-        return [(int(h["step"]), float(h["top1"])) for h in read_checkpoint(trained.checkpoint, "checkpoint")["history"]]
+        key = "valid_top1" if self.valid_split else "top1"
+        return [(int(h["step"]), float(h[key])) for h in self._history(trained.checkpoint)]
 
     def speeds(self, checkpoints, rounds: int = 7, batch: int = 64):
         import torch

@@ -1,8 +1,9 @@
 """Checkpoints of the vision training recipe (``iiet-vit-train``), read as data.
 
 A checkpoint is a dict of tensors and plain values: ``model`` (state dict), ``optimizer``,
-``scheduler``, ``ema``, ``epoch``, ``step``, ``history``, ``best_top1``, ``args`` (the
-recipe's options as a dict) and ``model_name``.  Reading one:
+``scheduler``, ``ema``, ``epoch``, ``step``, ``history``, ``best_top1`` (on the validation
+split with ``--valid-images``, else on the eval images), ``args`` (the recipe's options as a
+dict) and ``model_name``.  Reading one:
 
 * ``torch.load(weights_only=True)``: no code from pickle;
 * the shape of the file is checked (a fairseq or foreign checkpoint is named as such);

@@ -49,6 +49,11 @@ def _find(root: str, stem: str) -> str:
     raise ConfigError(f"{stem}[.gz] not found in {root}")
 
 
+def count_images(root: str, split: str) -> int:
+    """The number of images of an IDX ``split``, read from its label file."""
+    return len(read_idx(_find(root, FILES[split][1])))
+
+
 def is_idx_dir(root: str) -> bool:
     try:
         _find(root, FILES["train"][0])
@@ -58,7 +63,10 @@ def is_idx_dir(root: str) -> bool:
 
 
 class IDXImageDataset(Dataset):
-    def __init__(self, root: str, split: str = "train", limit: int = 0, transform=None):
+    """The images of one IDX ``split``: with ``rows`` (a ``slice``) only those rows, then the
+    first ``limit`` of them (0: all)."""
+
+    def __init__(self, root: str, split: str = "train", limit: int = 0, transform=None, rows: slice = slice(None)):
         if split not in FILES:
             raise ConfigError(f"split: unknown value {split!r}; allowed values: train, test")
         image_path, label_path = (_find(root, stem) for stem in FILES[split])
@@ -73,6 +81,7 @@ class IDXImageDataset(Dataset):
             raise ConfigError(f"{image_path}: no images")
         if labels.max() >= len(CLASSES):
             raise ConfigError(f"{label_path}: label {int(labels.max())} is outside the {len(CLASSES)} classes")
+        images, labels = images[rows], labels[rows]
         if limit:
             images, labels = images[:limit], labels[:limit]
         self.images, self.labels = images, labels.astype(np.int64)

@@ -17,7 +17,11 @@ the previous file whole).  ``--resume`` restores model, optimizer, scheduler, EM
 step and the metric history; with changed schedule options (``--epochs``, ``--lr``,
 ``--sched``, ``--warmup-epochs``, ``--batch-size``, ``--train-limit``) the learning-rate
 schedule is rebuilt from the new options (and the script says so); changed model or
-optimizer options are refused.  A non-empty ``--output`` is refused unless ``--resume`` or
+optimizer options are refused.  ``--valid-images N`` holds out the last N images of the
+Fashion-MNIST training file as a validation split, disjoint from the training images: it is
+scored every epoch (``valid_top1``, ``valid_loss`` in the history, beside the eval images'
+``top1``), ``best.pt`` is chosen on it, and IIAD calibrates on it, so that nothing is chosen on
+the reported eval images.  A non-empty ``--output`` is refused unless ``--resume`` or
 ``--overwrite`` is given.
 """
 import argparse
@@ -44,11 +48,11 @@ from iiet_plugin.cli.options import add_ode_arguments, flag, ode_kwargs
 from iiet_plugin.ode import OPTIONS, ConfigError, check_kd_options, check_student_request, kd_divergence, kd_loss
 from iiet_plugin.vision.checkpoints import (create_kwargs, model_from_checkpoint, model_kwargs_from, read_checkpoint,
                                             save_checkpoint)
-from iiet_plugin.vision.idx_dataset import IDXImageDataset, is_idx_dir
+from iiet_plugin.vision.idx_dataset import IDXImageDataset, count_images, is_idx_dir
 from iiet_plugin.vision.influence import choose_plan
 
-# options that define the trained model and its optimizer: a resume must not change them
-MODEL_OPTIONS = ("model", "model_kwargs", *(spec.name for spec in OPTIONS), "opt", "weight_decay", "teacher",
+# options that define the trained model, its optimizer and its validation split: a resume must not change them
+MODEL_OPTIONS = ("valid_images", "model", "model_kwargs", *(spec.name for spec in OPTIONS), "opt", "weight_decay", "teacher",
                  "iiad_threshold", "iiad_plan", "iiad_score")
 # options of the learning-rate schedule: a resume with other values rebuilds the schedule
 SCHEDULE_OPTIONS = ("epochs", "lr", "sched", "warmup_epochs", "batch_size", "train_limit")
@@ -72,6 +76,10 @@ def parse_args(argv=None):
     p.add_argument("--model-ema-decay", type=float, default=0.999)
     p.add_argument("--train-limit", type=int, default=0, help="use the first N training images (0 = all)")
     p.add_argument("--eval-limit", type=int, default=0)
+    p.add_argument("--valid-images", type=int, default=0,
+                   help="hold out the last N training images as a validation split: scored every epoch, best.pt "
+                        "and IIAD calibration chosen on it (Fashion-MNIST IDX data; 0: none, both use the eval "
+                        "images)")
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--output", default="runs/vision")
     p.add_argument("--resume", default="", help="checkpoint to resume from (e.g. OUTPUT/last.pt)")
@@ -103,12 +111,18 @@ def check_args(args) -> None:
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise ConfigError(f"{flag(name)} must be >= 1, got {getattr(args, name)}")
+    for name in ("train_limit", "eval_limit", "valid_images"):
+        if getattr(args, name) < 0:
+            raise ConfigError(f"{flag(name)} must be >= 0 (0: {'none' if name == 'valid_images' else 'all'}), "
+                              f"got {getattr(args, name)}")
     if args.save_interval_steps < 0:
         raise ConfigError(f"--save-interval-steps must be >= 0 (0: none), got {args.save_interval_steps}")
     if not args.lr > 0:
         raise ConfigError(f"--lr must be > 0, got {args.lr}")
     if not os.path.exists(args.data):
         raise ConfigError(f"--data: {args.data} does not exist")
+    if args.valid_images:
+        check_valid_split(args)
     model_kwargs_from(args.model_kwargs, "--model-kwargs")
     if not timm.is_model(args.model):
         raise ConfigError(f"--model: {args.model!r} is not a registered timm model")
@@ -127,6 +141,18 @@ def check_args(args) -> None:
                           "pass --resume OUTPUT/last.pt to continue, --overwrite to replace, or another --output")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise ConfigError(f"--output: {args.output} exists and is not a folder")
+
+
+def check_valid_split(args) -> None:
+    """``--valid-images`` needs IDX data with room for it beside the first ``--train-limit`` images."""
+    if not is_idx_dir(args.data):
+        raise ConfigError(f"--valid-images: needs Fashion-MNIST IDX files in --data; {args.data} is an ImageFolder "
+                          "tree (hold out a val/ folder instead)")
+    total = count_images(args.data, "train")
+    wanted = (args.train_limit or 1) + args.valid_images
+    if wanted > total:
+        raise ConfigError(f"--valid-images {args.valid_images}: with --train-limit {args.train_limit} it needs "
+                          f"{wanted} of the {total} training images (at least one left to train on)")
 
 
 def resume_changes(saved: dict, args) -> list:
@@ -153,14 +179,21 @@ def setup_distributed():
 
 
 def build_datasets(args):
+    """(train, validation or None, eval) datasets; the validation split is the last
+    ``--valid-images`` images of the training file, which the training split never reaches."""
     if is_idx_dir(args.data):
-        return (IDXImageDataset(args.data, "train", args.train_limit),
+        valid = None
+        train_rows = slice(None)
+        if args.valid_images:
+            train_rows = slice(0, count_images(args.data, "train") - args.valid_images)
+            valid = IDXImageDataset(args.data, "train", rows=slice(train_rows.stop, None))
+        return (IDXImageDataset(args.data, "train", args.train_limit, rows=train_rows), valid,
                 IDXImageDataset(args.data, "test", args.eval_limit))
     from torchvision.datasets import ImageFolder
     train_dir, val_dir = os.path.join(args.data, "train"), os.path.join(args.data, "val")
     if not os.path.isdir(train_dir) or not os.path.isdir(val_dir):
         raise SystemExit(f"--data: {args.data} holds neither Fashion-MNIST IDX files nor train/ and val/ folders")
-    return ImageFolder(train_dir), ImageFolder(val_dir)
+    return ImageFolder(train_dir), None, ImageFolder(val_dir)
 
 
 def model_kwargs(args, num_classes, in_chans):
@@ -177,15 +210,16 @@ def make_loader(model, dataset, args, device, training: bool, distributed: bool 
                          persistent_workers=False, **extra)
 
 
-def build_teacher_and_plan(args, device, eval_set, num_classes, in_chans):
-    """Load the teacher, choose the student's plan (explicit, or a threshold on its influence)
-    with the library's IIAD plan choice (the checks fairseq's IIAD tasks make)."""
+def build_teacher_and_plan(args, device, calibration_set, num_classes, in_chans):
+    """Load the teacher, choose the student's plan (explicit, or a threshold on its influence,
+    measured on batches of ``calibration_set``) with the library's IIAD plan choice (the checks
+    fairseq's IIAD tasks make)."""
     state = read_checkpoint(args.teacher, "--teacher")
     teacher = model_from_checkpoint(state, num_classes, in_chans)
     teacher.to(device).eval().requires_grad_(False)
 
     def calibration():
-        loader = make_loader(teacher, eval_set, args, device, training=False)
+        loader = make_loader(teacher, calibration_set, args, device, training=False)
         return [b for _, b in zip(range(args.iiad_calibration_batches), loader)]
     plan, report = choose_plan(teacher, calibration, args.iiad_threshold, args.iiad_plan, args.iiad_score)
     if report is not None:
@@ -221,17 +255,20 @@ def train(argv=None):
     world, rank, device = setup_distributed()
     torch.manual_seed(args.seed + rank)
     show = rank == 0 and not args.no_progress
-    train_set, eval_set = build_datasets(args)
+    train_set, valid_set, eval_set = build_datasets(args)
     num_classes = len(train_set.classes)
     in_chans = 1 if isinstance(train_set, IDXImageDataset) else 3
     teacher, teacher_state = None, None
     if args.teacher:
-        teacher, teacher_state = build_teacher_and_plan(args, device, eval_set, num_classes, in_chans)
+        teacher, teacher_state = build_teacher_and_plan(args, device, valid_set or eval_set, num_classes, in_chans)
     model = timm.create_model(args.model, **model_kwargs(args, num_classes, in_chans)).to(device)
     if teacher_state is not None and not args.resume:
         model.load_state_dict(teacher_state)  # the student starts as the teacher, with fewer iterations
     train_loader = make_loader(model, train_set, args, device, training=True, distributed=world > 1)
     eval_loader = make_loader(model, eval_set, args, device, training=False, distributed=world > 1)
+    valid_loader = (make_loader(model, valid_set, args, device, training=False, distributed=world > 1)
+                    if valid_set is not None else None)
+    chosen_on = "valid_top1" if valid_set is not None else "top1"  # what best.pt is chosen on
 
     resumed, rebuild = None, []
     if args.resume:
@@ -314,6 +351,8 @@ def train(argv=None):
             bar.set_postfix(loss=f"{loss_m.avg:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
         scheduler.step(epoch + 1)
         metrics = evaluate(model, eval_loader, device, show)
+        if valid_loader is not None:
+            metrics.update({f"valid_{k}": v for k, v in evaluate(model, valid_loader, device, show).items()})
         if ema is not None:
             metrics["ema_top1"] = evaluate(ema.module, eval_loader, device, show)["top1"]
         metrics.update(epoch=epoch, step=step, train_loss=loss_m.avg, lr_start=lr_start,
@@ -323,11 +362,11 @@ def train(argv=None):
             print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}), flush=True)
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                     "epoch": epoch, "step": step, "history": history, "best_top1": max(best, metrics["top1"]),
+                     "epoch": epoch, "step": step, "history": history, "best_top1": max(best, metrics[chosen_on]),
                      "args": vars(args), "model_name": args.model}
             save_checkpoint(state, os.path.join(args.output, "last.pt"))
-            if metrics["top1"] > best:
-                best = metrics["top1"]
+            if metrics[chosen_on] > best:
+                best = metrics[chosen_on]
                 save_checkpoint(state, os.path.join(args.output, "best.pt"))
     if rank == 0:
         text = json.dumps(history, indent=1)

@@ -333,3 +333,32 @@ def test_a_corpus_folder_replaces_the_data_root(tmp_path, monkeypatch):
     with open(os.path.join(task.data, "dict.txt"), encoding="utf-8") as f:
         words = {line.split()[0] for line in f}
     assert {"IIET", "vanilla", "fairseq"} <= words
+
+
+def test_a_vision_validation_split_lets_the_study_choose_rates(tmp_path):
+    shared_data("vision", "fashion-mnist")
+    task = TASKS["vision"]()
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(tmp_path), "--budget", "1", "--seeds", "1", "--lrs", "0.0003,0.003",
+                         "--thresholds", "", "--train-limit", "256", "--eval-limit", "128", "--valid-images", "256"])
+    args.command = "vision (test)"
+    study.check(p, args, task)
+    assert (task.metric, task.report_metric) == ("valid top-1", "test top-1")
+    text = study.run_study(task, args, [VANILLA])
+    assert "| model | test top-1 (mean ± std) | valid top-1 (rates chosen on it) |" in text
+    assert "rates chosen on the last 256 training images" in (tmp_path / "setting.txt").read_text(encoding="utf-8")
+    # the chosen rate is the one with the better validation top-1, read back from both runs
+    from iiet_plugin.vision.checkpoints import read_checkpoint
+    valid = {lr: read_checkpoint(str(tmp_path / f"vanilla__euler_lr{lr}_s1" / "last.pt"), "t")["history"][-1]
+             for lr in (0.0003, 0.003)}
+    best = max(valid, key=lambda lr: valid[lr]["valid_top1"])
+    assert f"**{best:g}: {valid[best]['valid_top1']:.1f}**" in text, text
+    row = [line for line in text.splitlines() if line.startswith("| vanilla (euler) |")][0]
+    assert float(row.split(" | ")[1].split(" ±")[0]) == pytest.approx(valid[best]["top1"], abs=0.05)
+    assert float(row.split(" | ")[2].split(" ±")[0]) == pytest.approx(valid[best]["valid_top1"], abs=0.05)
+
+    # too many held-out images for the file is refused before any work
+    args = p.parse_args(["--work", str(tmp_path / "w2"), "--valid-images", "59000", "--train-limit", "3000"])
+    with pytest.raises(SystemExit):
+        study.check(p, args, TASKS["vision"]())
+    assert not (tmp_path / "w2").exists()

@@ -246,11 +246,22 @@ def test_vision_refusals_before_work(tmp_path):
         (["--ode-coef", "bogus"], "ode_coef (for solver iie): unknown value 'bogus'"),
         (["--iiad-threshold", "0.1"], "--iiad-threshold: IIAD options need --teacher"),
         (["--save-interval-steps", "-2"], "--save-interval-steps must be >= 0 (0: none), got -2"),
+        (["--valid-images", "-1"], "--valid-images must be >= 0 (0: none), got -1"),
+        (["--valid-images", "59990"], "--valid-images 59990: with --train-limit 32 it needs 60022 of the 60000 "
+                                      "training images"),
     ]:
         status, text = _train("--data", data, "--output", str(tmp_path / "fresh"), "--epochs", "1",
                               "--train-limit", "32", "--eval-limit", "32", *args)
         assert_one_error_line(status, text, needle)
     assert not (tmp_path / "fresh" / "last.pt").exists()
+
+
+def test_vision_validation_split_needs_idx_data(tmp_path):
+    for split in ("train", "val"):
+        (tmp_path / "tree" / split / "class0").mkdir(parents=True)
+    status, text = _train("--data", str(tmp_path / "tree"), "--output", str(tmp_path / "out"), "--valid-images", "10")
+    assert_one_error_line(status, text, "--valid-images: needs Fashion-MNIST IDX files in --data")
+    assert not (tmp_path / "out").exists()
 
 
 def test_vision_resume_refuses_changed_model_options(tmp_path):

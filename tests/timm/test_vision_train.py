@@ -97,3 +97,29 @@ def test_compiled_and_mixed_precision_training(tmp_path):
     state = torch.load(out / "last.pt", weights_only=True)
     assert not any(k.startswith("_orig_mod") for k in state["model"])  # the uncompiled module's names
     assert state["history"][-1]["top1"] > 20.0, state["history"]  # chance is 10 % (31 updates)
+
+
+def test_a_validation_split_is_held_out_of_the_training_images(tmp_path):
+    from iiet_plugin.vision.idx_dataset import FILES, _find, read_idx
+    from iiet_plugin.vision.train import build_datasets, parse_args
+    data = shared_data("vision", "fashion-mnist")
+    train_set, valid_set, eval_set = build_datasets(parse_args(
+        ["--data", data, "--train-limit", "256", "--valid-images", "128", "--eval-limit", "64"]))
+    everything = read_idx(_find(data, FILES["train"][0]))
+    assert (len(train_set), len(valid_set), len(eval_set)) == (256, 128, 64)
+    assert (valid_set.images == everything[-128:]).all() and (train_set.images == everything[:256]).all()
+    # without --train-limit the training split stops where the validation split starts
+    train_all, valid_all, _ = build_datasets(parse_args(["--data", data, "--valid-images", "1000"]))
+    assert len(train_all) + len(valid_all) == len(everything) and (train_all.images[-1] == everything[-1001]).all()
+
+    out = tmp_path / "run"
+    _run("--data", data, "--train-limit", "256", "--valid-images", "128", "--eval-limit", "64", "--epochs", "2",
+         "--output", str(out), *SMALL_VIT)
+    state = torch.load(out / "last.pt", weights_only=True)
+    history = state["history"]
+    assert all({"valid_top1", "valid_loss", "top1", "loss"} <= set(h) for h in history)
+    assert all(0 <= h["valid_top1"] <= 100 for h in history)
+    # best.pt is chosen on the validation split, not on the reported eval images
+    assert state["best_top1"] == max(h["valid_top1"] for h in history)
+    best = torch.load(out / "best.pt", weights_only=True)
+    assert best["history"][-1]["valid_top1"] == state["best_top1"]
