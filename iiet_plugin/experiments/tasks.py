@@ -431,14 +431,11 @@ class VisionTask(StudyTask):
         if args.valid_images < 0:
             return f"--valid-images must be >= 0 (0: none), got {args.valid_images}"
         if args.valid_images:
-            from ..vision.idx_dataset import count_images
+            from ..vision.idx_dataset import check_holdout
             try:
-                total = count_images(self.corpus(args), "train")
+                check_holdout(self.corpus(args), args.train_limit, args.valid_images)
             except ConfigError as e:
-                return f"--valid-images: {e}"
-            if args.train_limit + args.valid_images > total:
-                return (f"--valid-images {args.valid_images}: with --train-limit {args.train_limit} it needs "
-                        f"{args.train_limit + args.valid_images} of the {total} training images")
+                return str(e)
         self.use_valid_split(args.valid_images > 0)
         return None
 

@@ -54,6 +54,16 @@ def count_images(root: str, split: str) -> int:
     return len(read_idx(_find(root, FILES[split][1])))
 
 
+def check_holdout(root: str, train_limit: int, holdout: int, option: str = "--valid-images") -> None:
+    """``ConfigError`` naming ``option`` unless the last ``holdout`` training images leave room for
+    the first ``train_limit`` (0: all, at least one) before them."""
+    total = count_images(root, "train")
+    wanted = (train_limit or 1) + holdout
+    if wanted > total:
+        raise ConfigError(f"{option} {holdout}: with --train-limit {train_limit} it needs {wanted} of the {total} "
+                          "training images (at least one left to train on)")
+
+
 def is_idx_dir(root: str) -> bool:
     try:
         _find(root, FILES["train"][0])

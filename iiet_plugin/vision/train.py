@@ -48,12 +48,12 @@ from iiet_plugin.cli.options import add_ode_arguments, flag, ode_kwargs
 from iiet_plugin.ode import OPTIONS, ConfigError, check_kd_options, check_student_request, kd_divergence, kd_loss
 from iiet_plugin.vision.checkpoints import (create_kwargs, model_from_checkpoint, model_kwargs_from, read_checkpoint,
                                             save_checkpoint)
-from iiet_plugin.vision.idx_dataset import IDXImageDataset, count_images, is_idx_dir
+from iiet_plugin.vision.idx_dataset import IDXImageDataset, check_holdout, count_images, is_idx_dir
 from iiet_plugin.vision.influence import choose_plan
 
 # options that define the trained model, its optimizer and its validation split: a resume must not change them
-MODEL_OPTIONS = ("valid_images", "model", "model_kwargs", *(spec.name for spec in OPTIONS), "opt", "weight_decay", "teacher",
-                 "iiad_threshold", "iiad_plan", "iiad_score")
+MODEL_OPTIONS = ("valid_images", "model", "model_kwargs", *(spec.name for spec in OPTIONS), "opt", "weight_decay",
+                 "teacher", "iiad_threshold", "iiad_plan", "iiad_score")
 # options of the learning-rate schedule: a resume with other values rebuilds the schedule
 SCHEDULE_OPTIONS = ("epochs", "lr", "sched", "warmup_epochs", "batch_size", "train_limit")
 
@@ -148,11 +148,7 @@ def check_valid_split(args) -> None:
     if not is_idx_dir(args.data):
         raise ConfigError(f"--valid-images: needs Fashion-MNIST IDX files in --data; {args.data} is an ImageFolder "
                           "tree (hold out a val/ folder instead)")
-    total = count_images(args.data, "train")
-    wanted = (args.train_limit or 1) + args.valid_images
-    if wanted > total:
-        raise ConfigError(f"--valid-images {args.valid_images}: with --train-limit {args.train_limit} it needs "
-                          f"{wanted} of the {total} training images (at least one left to train on)")
+    check_holdout(args.data, args.train_limit, args.valid_images)
 
 
 def resume_changes(saved: dict, args) -> list:
