@@ -400,7 +400,7 @@ class VisionTask(StudyTask):
     rate; with ``--valid-images N`` the last N training images (never trained on) are the
     validation split, the rate is chosen on their top-1 and the test images' top-1 is reported."""
     name, metric, higher_is_better, budget = "vision", "top-1", True, "epochs"
-    valid_split = False
+    valid_split, selection_key = False, "top1"  # selection_key: the history entry rates are chosen on
     held_out_hint = " or --valid-images N to choose it on the last N training images"
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 3, 1, "0.001", 3e-4
     num_layers = 3
@@ -442,7 +442,7 @@ class VisionTask(StudyTask):
     def use_valid_split(self, on: bool) -> None:
         """With a validation split, rates are chosen on its top-1 (also the curves' metric) and the
         test images' top-1 is reported; without, top-1 on the test images is both."""
-        self.valid_split = on
+        self.valid_split, self.selection_key = on, "valid_top1" if on else "top1"
         self.metric, self.report_metric = ("valid top-1", "test top-1") if on else ("top-1", "")
         self.curve_metric = self.metric
 
@@ -504,7 +504,7 @@ class VisionTask(StudyTask):
 
     def quality(self, checkpoint):
         """The selection top-1 of the final weights: the validation split's, else the test images'."""
-        return float(self._history(checkpoint)[-1]["valid_top1" if self.valid_split else "top1"])
+        return float(self._history(checkpoint)[-1][self.selection_key])
 
     def report_quality(self, checkpoint):
         if not self.valid_split:
@@ -512,8 +512,7 @@ class VisionTask(StudyTask):
         return float(self._history(checkpoint)[-1]["top1"])
 
     def curve(self, trained):
-        key = "valid_top1" if self.valid_split else "top1"
-        return [(int(h["step"]), float(h[key])) for h in self._history(trained.checkpoint)]
+        return [(int(h["step"]), float(h[self.selection_key])) for h in self._history(trained.checkpoint)]
 
     def speeds(self, checkpoints, rounds: int = 7, batch: int = 64):
         import torch
