@@ -169,6 +169,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
     """Train, distil and evaluate every model; returns the Markdown report."""
     t0 = time.time()
     models = models if models is not None else getattr(args, "model_list", STUDY_MODELS)
+    os.makedirs(args.work, exist_ok=True)  # a new --work (a task whose data is not copied makes none)
     task.prepare(args, args.work)
     lanes = Lanes(args.jobs)
     fresh = getattr(args, "fresh", False)

@@ -261,6 +261,20 @@ def test_a_model_schedule_reaches_fairseq_train(name, default_warmup, study_warm
     assert solvers == ["iie", "iie", "iie", "euler", "iie"]
 
 
+def test_a_new_nested_work_folder_is_created(tmp_path):
+    """--work may name a folder that does not exist yet, even for a task whose prepare writes
+    nothing there (vision reads its images in place): the study makes it and writes its setting."""
+    task = ArithmeticTask()
+    work = tmp_path / "runs" / "new_study"
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(work), "--seeds", "1", "--lrs", "0.1", "--thresholds", ""])
+    args.command = "arith"
+    study.check(p, args)
+    study.run_study(task, args, [VANILLA])
+    assert (work / "setting.txt").read_text(encoding="utf-8") == study.study_setting(task, args)
+    assert json.loads((work / "vanilla__euler_lr0.1_s1" / "result.json").read_text())["value"] == 11.0
+
+
 def test_a_work_folder_of_another_setting_is_refused(tmp_path):
     """Run folders are named by model, rate and seed only: a study of another setting (here
     another warm-up) in a folder that holds runs would retrain over them, so it is refused
