@@ -67,6 +67,8 @@ MODEL_CHOICES: Dict[str, ModelSpec] = {
     "iiet-r2-recipe": ModelSpec("IIET r=2, paper recipe (iterations from 50% of updates)", iiet(2).options,
                                 start_fraction=0.5),
     "vanilla-warmup-300": ModelSpec("vanilla, warm-up 300 updates", VANILLA.options, warmup_updates=300),
+    "vanilla-x3-warmup-300": ModelSpec("vanilla, 3x layers, warm-up 300 updates", VANILLA.options,
+                                       depth_multiplier=3, warmup_updates=300),
     "iiet-r2-warmup-300": ModelSpec("IIET r=2, warm-up 300 updates", iiet(2).options, warmup_updates=300),
     "iiet-r2-recipe-warmup-300": ModelSpec("IIET r=2, paper recipe, warm-up 300 updates", iiet(2).options,
                                            start_fraction=0.5, warmup_updates=300),

@@ -251,14 +251,17 @@ def test_a_model_schedule_reaches_fairseq_train(name, default_warmup, study_warm
         assert task.describe(args).endswith(f", warm-up {study_warmup} updates")
     commands = []
     monkeypatch.setattr(tasks, "run_tool", lambda tool, *argv, **kw: commands.append([str(a) for a in argv]) or "")
-    for key in ("iiet-r2", "iiet-r2-warmup-300", "iiet-r2-recipe", "vanilla-warmup-300", "iiet-r2-recipe-warmup-300"):
+    for key in ("iiet-r2", "iiet-r2-warmup-300", "iiet-r2-recipe", "vanilla-warmup-300", "iiet-r2-recipe-warmup-300",
+                "vanilla-x3-warmup-300"):
         task.train(MODEL_CHOICES[key], 0.005, 1, 1200, str(tmp_path / key))
     parsed = [options.parse_args_and_arch(options.get_training_parser(), argv) for argv in commands]
-    assert [a.warmup_updates for a in parsed] == [default_warmup, 300, default_warmup, 300, 300]
+    assert [a.warmup_updates for a in parsed] == [default_warmup, 300, default_warmup, 300, 300, 300]
+    layers = [getattr(a, "decoder_layers") for a in parsed]
+    assert layers[-1] == 3 * layers[0]  # the compute-matched vanilla keeps its extra layers
     start = [getattr(a, "iie_start_update", None) or getattr(a, "decoder_iie_start_update", None) for a in parsed]
     assert start[2] == start[4] == 600 and not any(start[:2] + start[3:4])
     solvers = [getattr(a, "ode_solver", None) or a.decoder_ode_solver for a in parsed]
-    assert solvers == ["iie", "iie", "iie", "euler", "iie"]
+    assert solvers == ["iie", "iie", "iie", "euler", "iie", "euler"]
 
 
 def test_a_new_nested_work_folder_is_created(tmp_path):
