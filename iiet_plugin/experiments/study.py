@@ -22,6 +22,8 @@ to ``WORK/curves.json``, ``curves.png`` (vs updates) and ``curves_flops.png`` (v
 
 Every finished run leaves ``result.json`` in its folder; a rerun with the same settings reuses
 it, so a long study can be stopped and continued (``--fresh`` retrains everything).
+``--train-only`` stops once the runs are trained: one-model studies can train side by side in
+separate work folders of one setting, and a study without the flag, over their runs, reports.
 ``--jobs N`` trains N runs at a time, each tool with cores / N threads; the speed measurement
 always runs alone.  ``--out FILE`` also writes the Markdown (atomically).
 """
@@ -68,6 +70,9 @@ def parser_for(task: StudyTask) -> argparse.ArgumentParser:
     p.add_argument("--thresholds", default="0.3,0.6", help="IIAD thresholds of the `update` score ('' for none)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at a time (each tool gets cores / jobs threads)")
     p.add_argument("--fresh", action="store_true", help="retrain every run instead of reusing finished ones")
+    p.add_argument("--train-only", action="store_true",
+                   help="train (and distil) the runs, then stop: no held-out metric, speeds, curves, diagnostics "
+                        "or table; for studies run side by side whose runs a later study of the same setting reuses")
     p.add_argument("--out", default="", help="also write the result (Markdown) to this file")
     task.add_arguments(p)
     return p
@@ -241,6 +246,8 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
                 names.append(name)
     for name, result in zip(names, lanes.map(later)):
         runs.setdefault(name, []).append(result)
+    if getattr(args, "train_only", False):
+        return trained_only(task, runs, time.time() - t0)
     if task.report_metric:
         print(f"[study] {task.report_metric} ({elapsed()})", flush=True)
     for rs in runs.values():
@@ -253,6 +260,19 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
     print(f"[study] diagnostics ({elapsed()})", flush=True)
     diagnostics = write_diagnostics(task, args, runs, [m.name for m in models], fresh)
     return report(task, args, runs, specs, chosen, sweeps, speeds, time.time() - t0, diagnostics)
+
+
+def trained_only(task: StudyTask, runs: Dict[str, List[dict]], seconds: float) -> str:
+    """``--train-only``'s report: each finished run's folder and selection metric, nothing measured
+    after training (a later study without the flag reuses the runs and measures the rest)."""
+    lines = [f"Trained ({seconds:.0f} s); --train-only: the {task.report_metric or 'held-out metric'}, speeds, "
+             "curves and diagnostics are not measured. A study of the same setting without --train-only "
+             "reuses these runs.", ""]
+    for name, rs in runs.items():
+        for r in rs:
+            lines.append(f"- {name}, lr {r['lr']:g}, seed {r['seed']}: {task.metric} {r['value']} "
+                         f"({os.path.dirname(r['checkpoint'])})")
+    return "\n".join(lines)
 
 
 def reported_value(task: StudyTask, run: dict, fresh: bool) -> float:

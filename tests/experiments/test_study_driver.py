@@ -278,6 +278,27 @@ def test_a_new_nested_work_folder_is_created(tmp_path):
     assert json.loads((work / "vanilla__euler_lr0.1_s1" / "result.json").read_text())["value"] == 11.0
 
 
+def test_train_only_trains_and_a_later_study_reuses_the_runs(tmp_path, monkeypatch):
+    """--train-only trains every run (rate sweep, seeds, E-IIET) and stops before the held-out
+    metric, the speeds, the curves and the diagnostics; a study without it then reuses them all."""
+    task = ArithmeticTask()
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(tmp_path), "--seeds", "1,2", "--thresholds", "0.3", "--train-only"])
+    args.command = "arith --train-only"
+    study.check(p, args)
+    monkeypatch.setattr(task, "speeds", lambda checkpoints: pytest.fail("--train-only measured speeds"))
+    text = study.run_study(task, args, [VANILLA, iiet(2)])
+    assert [c[0] for c in task.calls] == ["train"] * 6 + ["distil"] * 2  # no "report": no held-out split
+    assert not (tmp_path / "curves.json").exists() and not (tmp_path / "diagnostics.json").exists()
+    assert "--train-only" in text and "- IIET r=2, lr 0.2, seed 2: score 12.0" in text
+    monkeypatch.undo()
+    task.calls.clear()
+    args.train_only = False
+    table = study.run_study(task, args, [VANILLA, iiet(2)])
+    assert [c[0] for c in task.calls] == ["report"] * 6  # nothing retrained
+    assert "| IIET r=2 | 11.2 ± 0.7 |" in table and (tmp_path / "curves.json").exists()
+
+
 def test_a_work_folder_of_another_setting_is_refused(tmp_path):
     """Run folders are named by model, rate and seed only: a study of another setting (here
     another warm-up) in a folder that holds runs would retrain over them, so it is refused
