@@ -9,6 +9,8 @@ from ..ode.errors import ConfigError
 
 
 _TOOL_THREADS: Optional[int] = None
+DEVICES = ("cpu", "cuda")
+_TOOL_DEVICE = "cpu"
 
 
 def set_tool_threads(threads: Optional[int]) -> None:
@@ -17,6 +19,34 @@ def set_tool_threads(threads: Optional[int]) -> None:
     concurrent trainings one thread, so they do not oversubscribe the cores."""
     global _TOOL_THREADS
     _TOOL_THREADS = threads
+
+
+def set_tool_device(device: str) -> None:
+    """Where every tool this process starts from now on trains and evaluates: ``cpu`` (the
+    default; CUDA is hidden from the tools, so a GPU on the machine changes nothing) or ``cuda``
+    (fairseq-train and fairseq-eval-lm without ``--cpu``; iiet-vit-train uses the GPU it finds)."""
+    global _TOOL_DEVICE
+    if device not in DEVICES:
+        raise ConfigError(f"device: {device!r} is not one of {', '.join(DEVICES)}")
+    _TOOL_DEVICE = device
+
+
+def tool_device() -> str:
+    """The device set by ``set_tool_device`` (``cpu`` unless set)."""
+    return _TOOL_DEVICE
+
+
+def fairseq_device_flags() -> list:
+    """fairseq's device flag for the tools' device: ``--cpu``, or none on ``cuda``."""
+    return ["--cpu"] if _TOOL_DEVICE == "cpu" else []
+
+
+def device_name() -> str:
+    """What the tools run on, for a run's record: ``cpu``, or ``cuda: <the GPU's name>``."""
+    if _TOOL_DEVICE == "cpu":
+        return "cpu"
+    import torch
+    return f"cuda: {torch.cuda.get_device_name()}"
 
 
 class ToolFailed(RuntimeError):
@@ -41,6 +71,8 @@ def run_tool(tool: str, *args, progress: Optional[str] = None, echo_command: boo
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     if _TOOL_THREADS:
         env.update(OMP_NUM_THREADS=str(_TOOL_THREADS), MKL_NUM_THREADS=str(_TOOL_THREADS))
+    if _TOOL_DEVICE == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
     for line in proc.stdout:

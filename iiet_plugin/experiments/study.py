@@ -25,7 +25,8 @@ it, so a long study can be stopped and continued (``--fresh`` retrains everythin
 ``--train-only`` stops once the runs are trained: one-model studies can train side by side in
 separate work folders of one setting, and a study without the flag, over their runs, reports.
 ``--jobs N`` trains N runs at a time, each tool with cores / N threads; the speed measurement
-always runs alone.  ``--out FILE`` also writes the Markdown (atomically).
+always runs alone.  ``--device cuda`` trains and evaluates on the GPU (each run records its
+device; the speeds and diagnostics are measured on the CPU either way).  ``--out FILE`` also writes the Markdown (atomically).
 """
 import argparse
 import json
@@ -43,7 +44,7 @@ from .data import DATA_ENV
 from .models import STUDY_MODELS, ModelSpec, choose_models, model_evaluations, model_key
 from .protocol import (PLATEAU_GAIN, PLATEAU_TAIL, choose_rate, floats, mean_std, plan_evaluations, plateau_gain,
                        sweep_table)
-from .runner import set_tool_threads
+from .runner import DEVICES, device_name, set_tool_device, set_tool_threads
 from .tasks import TASKS, StudyTask, Trained
 from .timing import machine_line
 
@@ -69,6 +70,8 @@ def parser_for(task: StudyTask) -> argparse.ArgumentParser:
     p.add_argument("--distill-lr", type=float, default=task.default_distill_lr)
     p.add_argument("--thresholds", default="0.3,0.6", help="IIAD thresholds of the `update` score ('' for none)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at a time (each tool gets cores / jobs threads)")
+    p.add_argument("--device", default="cpu", choices=DEVICES,
+                   help="where the tools train and evaluate (speeds and diagnostics: the CPU)")
     p.add_argument("--fresh", action="store_true", help="retrain every run instead of reusing finished ones")
     p.add_argument("--train-only", action="store_true",
                    help="train (and distil) the runs, then stop: no held-out metric, speeds, curves, diagnostics "
@@ -85,6 +88,10 @@ def check(p: argparse.ArgumentParser, args, task: Optional[StudyTask] = None) ->
                 f"{args.distill_budget} and {args.continue_budget}")
     if args.jobs < 1:
         p.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            p.error("--device cuda: torch finds no CUDA device on this machine; allowed here: cpu")
     try:
         args.seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
         args.lr_list = floats(args.lrs)
@@ -174,6 +181,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
     """Train, distil and evaluate every model; returns the Markdown report."""
     t0 = time.time()
     models = models if models is not None else getattr(args, "model_list", STUDY_MODELS)
+    set_tool_device(getattr(args, "device", "cpu"))
     os.makedirs(args.work, exist_ok=True)  # a new --work (a task whose data is not copied makes none)
     task.prepare(args, args.work)
     lanes = Lanes(args.jobs)
@@ -196,7 +204,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
             print(f"[study] {model.name}, lr {lr:g}, seed {seed} ({elapsed()})", flush=True)
             trained = task.train(model, lr, seed, budget, out, init["checkpoint"] if init else None)
             return dict(checkpoint=trained.checkpoint, value=task.quality(trained.checkpoint),
-                        curve=task.curve(trained), plan="", seed=seed, lr=lr)
+                        curve=task.curve(trained), plan="", seed=seed, lr=lr, device=device_name())
         return lambda: run_once(out, key, fresh, fn)
 
     def distil_job(teacher: dict, model: ModelSpec, tau: float, seed: int):
@@ -208,7 +216,8 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
             student = task.distil(Trained(teacher["checkpoint"], ""), model, tau, args.distill_lr, seed,
                                   args.distill_budget, out)
             return dict(checkpoint=student.checkpoint, value=task.quality(student.checkpoint),
-                        curve=task.curve(student), plan=task.plan_of(student.log), seed=seed, lr=args.distill_lr)
+                        curve=task.curve(student), plan=task.plan_of(student.log), seed=seed, lr=args.distill_lr,
+                        device=device_name())
         return lambda: run_once(out, key, fresh, fn)
 
     seeds, first = args.seed_list, args.seed_list[0]

@@ -16,7 +16,7 @@ from .corpora import binarize_lm_slice, binarize_pairs, read_pairs
 from .data import corpus_dir
 from .models import ModelSpec, flags, model_evaluations
 from .protocol import warmup_refusal
-from .runner import run_tool, user_dir
+from .runner import fairseq_device_flags, run_tool, user_dir
 from .timing import round_robin_times
 
 PROGRESS = r"\| (train_inner|valid) \||IIAD student plan|^epoch "
@@ -245,8 +245,8 @@ class LanguageModelingTask(FairseqStudyTask):
                        "--max-tokens", self.MAX_TOKENS,
                        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",
                        "--warmup-updates", args.warmup_updates, "--clip-norm", "1.0", "--dropout", "0.1", "--log-format",
-                       "simple", "--log-interval", "100", "--no-epoch-checkpoints", "--cpu", "--num-workers", "0",
-                       "--no-save-optimizer-state", *self.interval_flags()]
+                       "simple", "--log-interval", "100", "--no-epoch-checkpoints", *fairseq_device_flags(),
+                       "--num-workers", "0", "--no-save-optimizer-state", *self.interval_flags()]
 
     def describe(self, args) -> str:
         return (f"{self.corpus_label(args, 'WEB Bible')} ({args.train_lines} training verses, {args.vocab} words), "
@@ -282,8 +282,8 @@ class LanguageModelingTask(FairseqStudyTask):
 
     def quality(self, checkpoint, subset: str = "valid"):
         out = run_tool("fairseq-eval-lm", self.data, "--user-dir", user_dir(), "--path", checkpoint,
-                       "--gen-subset", subset, "--tokens-per-sample", "128", "--max-tokens", "4096", "--cpu",
-                       echo_command=False)
+                       "--gen-subset", subset, "--tokens-per-sample", "128", "--max-tokens", "4096",
+                       *fairseq_device_flags(), echo_command=False)
         return float(re.search(r"Perplexity: ([0-9.]+)", out).group(1))
 
     def report_quality(self, checkpoint):
@@ -335,7 +335,7 @@ class TranslationTask(FairseqStudyTask):
                        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",
                        "--warmup-updates", args.warmup_updates, "--clip-norm", "1.0", "--dropout", "0.1", "--criterion",
                        "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--max-tokens", self.MAX_TOKENS,
-                       "--cpu", "--log-format", "simple", "--no-epoch-checkpoints", "--num-workers", "0",
+                       *fairseq_device_flags(), "--log-format", "simple", "--no-epoch-checkpoints", "--num-workers", "0",
                        "--no-save-optimizer-state", "--skip-invalid-size-inputs-valid-test", *self.interval_flags()]
 
     def describe(self, args) -> str:
@@ -382,7 +382,8 @@ class TranslationTask(FairseqStudyTask):
         from ..seq.bleu import score_generation
         out = run_tool("fairseq-generate", self.data, "--user-dir", user_dir(), "--path", checkpoint,
                        "--gen-subset", subset, "--beam", "4", "--max-len-a", "1.2", "--max-len-b", "10",
-                       "--post-process", "sentencepiece", "--cpu", "--max-tokens", "8000", echo_command=False)
+                       "--post-process", "sentencepiece", *fairseq_device_flags(), "--max-tokens", "8000",
+                       echo_command=False)
         generated = f"{checkpoint}.{subset}.txt"
         with open(generated, "w", encoding="utf-8") as f:
             f.write(out)

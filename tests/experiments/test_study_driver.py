@@ -9,6 +9,7 @@ import pytest
 
 from conftest import shared_data
 from iiet_plugin.experiments import study
+from iiet_plugin.ode.errors import ConfigError
 from iiet_plugin.experiments.models import STUDY_MODELS, VANILLA, ModelSpec, iiet, layer_evaluations
 from iiet_plugin.experiments.tasks import TASKS, StudyTask, Trained
 
@@ -275,7 +276,8 @@ def test_a_new_nested_work_folder_is_created(tmp_path):
     study.check(p, args)
     study.run_study(task, args, [VANILLA])
     assert (work / "setting.txt").read_text(encoding="utf-8") == study.study_setting(task, args)
-    assert json.loads((work / "vanilla__euler_lr0.1_s1" / "result.json").read_text())["value"] == 11.0
+    saved = json.loads((work / "vanilla__euler_lr0.1_s1" / "result.json").read_text())
+    assert (saved["value"], saved["device"]) == (11.0, "cpu")
 
 
 def test_train_only_trains_and_a_later_study_reuses_the_runs(tmp_path, monkeypatch):
@@ -297,6 +299,40 @@ def test_train_only_trains_and_a_later_study_reuses_the_runs(tmp_path, monkeypat
     table = study.run_study(task, args, [VANILLA, iiet(2)])
     assert [c[0] for c in task.calls] == ["report"] * 6  # nothing retrained
     assert "| IIET r=2 | 11.2 ± 0.7 |" in table and (tmp_path / "curves.json").exists()
+
+
+def test_the_device_reaches_every_tool_and_cuda_without_a_gpu_is_refused(tmp_path, monkeypatch, capsys):
+    """--device cpu (the default) gives fairseq --cpu and hides CUDA from every tool; --device
+    cuda drops --cpu; asking for cuda where torch finds none is one error before any work."""
+    import torch
+
+    from iiet_plugin.experiments import runner, tasks
+    task = TASKS["lm"]()
+    task.data = str(tmp_path)
+    commands = []
+    monkeypatch.setattr(tasks, "run_tool", lambda tool, *a, **k: commands.append(a) or "Perplexity: 12.5")
+    try:
+        for device in ("cpu", "cuda"):
+            runner.set_tool_device(device)
+            assert task.quality("model.pt") == 12.5
+        said = runner.run_tool("python", "-c", "import os; print(repr(os.environ.get('CUDA_VISIBLE_DEVICES')))")
+    finally:
+        runner.set_tool_device("cpu")
+    assert "--cpu" in commands[0] and "--cpu" not in commands[1]
+    assert said.strip() == "None"  # cuda: the tools see the machine's GPUs
+    assert runner.run_tool("python", "-c", "import os; print(repr(os.environ['CUDA_VISIBLE_DEVICES']))").strip() \
+        == "''"
+    with pytest.raises(ConfigError, match="device: 'tpu' is not one of cpu, cuda"):
+        runner.set_tool_device("tpu")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    work = tmp_path / "w"
+    proc_args = ["--work", str(work), "--device", "cuda"]
+    p = study.parser_for(task)
+    with pytest.raises(SystemExit):
+        study.check(p, p.parse_args(proc_args), task)
+    assert "--device cuda: torch finds no CUDA device on this machine; allowed here: cpu" in capsys.readouterr().err
+    assert not work.exists()
 
 
 def test_a_work_folder_of_another_setting_is_refused(tmp_path):
