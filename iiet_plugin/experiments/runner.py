@@ -31,11 +31,6 @@ def set_tool_device(device: str) -> None:
     _TOOL_DEVICE = device
 
 
-def tool_device() -> str:
-    """The device set by ``set_tool_device`` (``cpu`` unless set)."""
-    return _TOOL_DEVICE
-
-
 def fairseq_device_flags() -> list:
     """fairseq's device flag for the tools' device: ``--cpu``, or none on ``cuda``."""
     return ["--cpu"] if _TOOL_DEVICE == "cpu" else []

@@ -26,7 +26,8 @@ it, so a long study can be stopped and continued (``--fresh`` retrains everythin
 separate work folders of one setting, and a study without the flag, over their runs, reports.
 ``--jobs N`` trains N runs at a time, each tool with cores / N threads; the speed measurement
 always runs alone.  ``--device cuda`` trains and evaluates on the GPU (each run records its
-device; the speeds and diagnostics are measured on the CPU either way).  ``--out FILE`` also writes the Markdown (atomically).
+device; the speeds and diagnostics are measured on the CPU either way).  ``--out FILE`` also
+writes the Markdown (atomically).
 """
 import argparse
 import json

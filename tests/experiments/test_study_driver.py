@@ -9,9 +9,9 @@ import pytest
 
 from conftest import shared_data
 from iiet_plugin.experiments import study
-from iiet_plugin.ode.errors import ConfigError
 from iiet_plugin.experiments.models import STUDY_MODELS, VANILLA, ModelSpec, iiet, layer_evaluations
 from iiet_plugin.experiments.tasks import TASKS, StudyTask, Trained
+from iiet_plugin.ode.errors import ConfigError
 
 
 class ArithmeticTask(StudyTask):
