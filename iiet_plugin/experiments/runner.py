@@ -56,10 +56,13 @@ def tool_path(tool: str) -> str:
     return path
 
 
-def run_tool(tool: str, *args, progress: Optional[str] = None, echo_command: bool = True) -> str:
-    """Run ``tool`` with ``args``; print the lines matching the regex ``progress`` as they come.
+def run_tool(tool: str, *args, progress: Optional[str] = None, echo_command: bool = True,
+             log_path: Optional[str] = None) -> str:
+    """Run ``tool`` with ``args``; print the lines matching the regex ``progress`` as they come;
+    with ``log_path``, also append each line to that file as it comes (an interrupted run's
+    output survives for the run that continues it).
 
-    Returns the whole output (stdout and stderr); raises ``ToolFailed`` with the last 40 lines."""
+    Returns this call's whole output (stdout and stderr); raises ``ToolFailed`` with the last 40 lines."""
     cmd = [tool_path(tool), *map(str, args)]
     if echo_command:
         print("$", tool, " ".join(cmd[1:])[:200], flush=True)
@@ -68,12 +71,20 @@ def run_tool(tool: str, *args, progress: Optional[str] = None, echo_command: boo
         env.update(OMP_NUM_THREADS=str(_TOOL_THREADS), MKL_NUM_THREADS=str(_TOOL_THREADS))
     if _TOOL_DEVICE == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
+    log = open(log_path, "a", encoding="utf-8") if log_path else None
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if progress and re.search(progress, line):
-            print("   ", line.rstrip()[:240], flush=True)
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if log:
+                log.write(line)
+                log.flush()
+            if progress and re.search(progress, line):
+                print("   ", line.rstrip()[:240], flush=True)
+    finally:
+        if log:
+            log.close()
     if proc.wait() != 0:
         raise ToolFailed("".join(lines[-40:]) + f"\n{tool} failed (exit {proc.returncode})")
     return "".join(lines)

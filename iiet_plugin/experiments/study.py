@@ -21,7 +21,12 @@ and inference speed relative to vanilla (interleaved, in one process, at the end
 to ``WORK/curves.json``, ``curves.png`` (vs updates) and ``curves_flops.png`` (vs training FLOPs).
 
 Every finished run leaves ``result.json`` in its folder; a rerun with the same settings reuses
-it, so a long study can be stopped and continued (``--fresh`` retrains everything).
+it, so a long study can be stopped and continued (``--fresh`` retrains everything).  A run
+stopped during training starts over, unless the study runs under ``--resume``: then its runs
+keep their optimizer state in their checkpoints and mark their folder with their key, and a
+rerun with ``--resume`` continues an unfinished run of the same key from its last checkpoint
+(fairseq: ``checkpoint_last.pt``, every ``--curve-interval`` updates and epoch; vision:
+``last.pt``, every epoch), which gives the same run as an uninterrupted one.
 ``--train-only`` stops once the runs are trained: one-model studies can train side by side in
 separate work folders of one setting, and a study without the flag, over their runs, reports.
 ``--jobs N`` trains N runs at a time, each tool with cores / N threads; the speed measurement
@@ -74,6 +79,9 @@ def parser_for(task: StudyTask) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=DEVICES,
                    help="where the tools train and evaluate (speeds and diagnostics: the CPU)")
     p.add_argument("--fresh", action="store_true", help="retrain every run instead of reusing finished ones")
+    p.add_argument("--resume", action="store_true",
+                   help="runs keep their optimizer state (checkpoints 3x larger) and a rerun with --resume continues "
+                        "an unfinished run from its last checkpoint instead of starting it over")
     p.add_argument("--train-only", action="store_true",
                    help="train (and distil) the runs, then stop: no held-out metric, speeds, curves, diagnostics "
                         "or table; for studies run side by side whose runs a later study of the same setting reuses")
@@ -127,6 +135,26 @@ def check(p: argparse.ArgumentParser, args, task: Optional[StudyTask] = None) ->
 
 
 SETTING_FILE = "setting.txt"
+RUN_KEY_FILE = "run_key.json"  # under --resume: the key of the run a folder's checkpoints belong to
+
+
+def open_run_folder(task: StudyTask, out: str, key: str, resume: bool) -> bool:
+    """Make ``out`` ready for the run ``key``; True when the run goes on from where it stopped.
+
+    With ``resume``, a folder marked with the same key whose run the task can continue
+    (``task.can_continue``) is kept.  Otherwise the folder is emptied (an earlier run of another
+    key, or one trained without ``--resume``, starts over) and, with ``resume``, marked with the key."""
+    marker = os.path.join(out, RUN_KEY_FILE)
+    if resume and os.path.exists(marker) and task.can_continue(out):
+        with open(marker, encoding="utf-8") as f:
+            if f.read() == key:
+                print(f"[study] continuing the unfinished run in {out}", flush=True)
+                return True
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    if resume:
+        atomic_write(marker, lambda f: f.write(key.encode("utf-8")))
+    return False
 
 
 def study_setting(task: StudyTask, args) -> str:
@@ -187,6 +215,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
     task.prepare(args, args.work)
     lanes = Lanes(args.jobs)
     fresh = getattr(args, "fresh", False)
+    resume = getattr(args, "resume", False) and not fresh
     setting = task.describe(args)
     atomic_write(os.path.join(args.work, SETTING_FILE), lambda f: f.write(study_setting(task, args).encode("utf-8")))
 
@@ -203,7 +232,8 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
 
         def fn():
             print(f"[study] {model.name}, lr {lr:g}, seed {seed} ({elapsed()})", flush=True)
-            trained = task.train(model, lr, seed, budget, out, init["checkpoint"] if init else None)
+            trained = task.train(model, lr, seed, budget, out, init["checkpoint"] if init else None,
+                                 continue_run=open_run_folder(task, out, key, resume))
             return dict(checkpoint=trained.checkpoint, value=task.quality(trained.checkpoint),
                         curve=task.curve(trained), plan="", seed=seed, lr=lr, device=device_name())
         return lambda: run_once(out, key, fresh, fn)
@@ -215,7 +245,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
         def fn():
             print(f"[study] E-IIET tau={tau:g} of {model.name}, seed {seed} ({elapsed()})", flush=True)
             student = task.distil(Trained(teacher["checkpoint"], ""), model, tau, args.distill_lr, seed,
-                                  args.distill_budget, out)
+                                  args.distill_budget, out, continue_run=open_run_folder(task, out, key, resume))
             return dict(checkpoint=student.checkpoint, value=task.quality(student.checkpoint),
                         curve=task.curve(student), plan=task.plan_of(student.log), seed=seed, lr=args.distill_lr,
                         device=device_name())

@@ -29,12 +29,16 @@ class Trained:
 
 
 Curve = List[Tuple[int, float]]  # (updates, validation metric)
+TOOL_LOG = "tool.log"  # a run's tool output, appended to by every attempt (see run_tool's log_path)
+FAIRSEQ_DONE = re.compile(r"\| done training in ")  # fairseq-train's last line of a finished run
 VALID_LINE = re.compile(r"\| valid on 'valid' subset \|.*?\| ppl ([0-9.]+) \|.*?\| num_updates ([0-9]+)")
 
 
 def fairseq_valid_curve(log: str) -> Curve:
-    """(num_updates, valid ppl) of every validation fairseq-train logged."""
-    return [(int(updates), float(ppl)) for ppl, updates in VALID_LINE.findall(log)]
+    """(num_updates, valid ppl) of every validation fairseq-train logged, in update order; an
+    update validated twice (by an interrupted attempt and the one that continued it) counts once,
+    with the later value."""
+    return sorted({int(updates): float(ppl) for ppl, updates in VALID_LINE.findall(log)}.items())
 
 
 class StudyTask(abc.ABC):
@@ -76,9 +80,14 @@ class StudyTask(abc.ABC):
 
     @abc.abstractmethod
     def train(self, model: ModelSpec, lr: float, seed: int, budget: int, out: str,
-              init: Optional[str] = None) -> Trained:
-        """Train ``model`` into ``out``: from scratch, or from the weights of checkpoint ``init``
-        (fresh optimizer and schedule) when given."""
+              init: Optional[str] = None, continue_run: bool = False) -> Trained:
+        """Train ``model`` into ``out`` (a folder without a run): from scratch, or from the weights
+        of checkpoint ``init`` (fresh optimizer and schedule) when given.  ``continue_run``: go on
+        with the unfinished run in ``out`` (``can_continue``) from its last checkpoint instead."""
+
+    def can_continue(self, out: str) -> bool:
+        """Whether ``out`` holds a run that ``continue_run`` can go on with (its last checkpoint)."""
+        return False
 
     def refuse(self, model: ModelSpec) -> Optional[str]:
         """Why this task cannot train ``model`` (None when it can); asked before any work."""
@@ -101,8 +110,9 @@ class StudyTask(abc.ABC):
 
     @abc.abstractmethod
     def distil(self, teacher: Trained, model: ModelSpec, tau: float, lr: float, seed: int, budget: int,
-               out: str) -> Trained:
-        """IIAD: distil ``teacher`` (a trained ``model``) into an E-IIET at threshold ``tau``."""
+               out: str, continue_run: bool = False) -> Trained:
+        """IIAD: distil ``teacher`` (a trained ``model``) into an E-IIET at threshold ``tau``
+        (``out`` and ``continue_run`` as in ``train``)."""
 
     @abc.abstractmethod
     def quality(self, checkpoint: str) -> float:
@@ -137,8 +147,27 @@ class StudyTask(abc.ABC):
 
 
 def _fresh(folder: str) -> str:
-    shutil.rmtree(folder, ignore_errors=True)  # a rerun replaces the earlier run, never resumes it
+    shutil.rmtree(folder, ignore_errors=True)  # rebuilt whole, never mixed with an earlier build
     return folder
+
+
+def _earlier_output(out: str, checkpoint: str, continue_run: bool) -> str:
+    """The tool output of the earlier attempts at the run in ``out`` (``TOOL_LOG``) when it is
+    continued.  A new run needs a folder without a run's checkpoint (the tools would silently
+    continue it); an earlier attempt's log is dropped."""
+    log = os.path.join(out, TOOL_LOG)
+    if continue_run:
+        if not os.path.exists(log):
+            return ""
+        with open(log, encoding="utf-8") as f:
+            return f.read()
+    if os.path.exists(checkpoint):
+        raise ValueError(f"{out} holds a run ({os.path.basename(checkpoint)}); a new run needs a folder "
+                         "without one (or continue_run)")
+    os.makedirs(out, exist_ok=True)
+    if os.path.exists(log):
+        os.remove(log)
+    return ""
 
 
 class FairseqStudyTask(StudyTask):
@@ -191,6 +220,31 @@ class FairseqStudyTask(StudyTask):
         start = int(model.start_fraction * budget)
         return (["--iie-start-update", start] if start else []) + \
             (["--warmup-updates", model.warmup_updates] if model.warmup_updates else [])
+
+    def can_continue(self, out):
+        return os.path.exists(os.path.join(out, "checkpoint_last.pt"))
+
+    def fairseq_train(self, out: str, flags: List[object], init: Optional[str] = None,
+                      continue_run: bool = False) -> Trained:
+        """``fairseq-train flags`` into ``out``.  A new run starts from ``init``'s weights when given
+        (fresh optimizer, schedule, data position and meters).  ``continue_run`` restarts fairseq on
+        the run's ``checkpoint_last.pt`` (its own restore: weights, the Adam moments when the run
+        was trained under ``--resume``, the schedule and the data position; ``init`` is not read
+        again), unless its log says that training finished.  The output is appended to
+        ``OUT/tool.log``; the returned log (curve, IIAD plan) is all of it."""
+        checkpoint, log_path = os.path.join(out, "checkpoint_last.pt"), os.path.join(out, TOOL_LOG)
+        keep_state = [] if getattr(self.args, "resume", False) else ["--no-save-optimizer-state"]
+        earlier = _earlier_output(out, checkpoint, continue_run)
+        if continue_run:
+            restore = []
+            if FAIRSEQ_DONE.search(earlier):
+                return Trained(checkpoint, earlier)
+        else:
+            restore = ["--restore-file", os.path.abspath(init), "--reset-optimizer", "--reset-dataloader",
+                       "--reset-meters", "--reset-lr-scheduler"] if init else []
+        log = run_tool("fairseq-train", *flags, *restore, *keep_state, "--save-dir", out, echo_command=False,
+                       log_path=log_path)
+        return Trained(checkpoint, earlier + log)
 
     def curve(self, trained):
         return fairseq_valid_curve(trained.log)
@@ -246,7 +300,7 @@ class LanguageModelingTask(FairseqStudyTask):
                        "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr-scheduler", "inverse_sqrt",
                        "--warmup-updates", args.warmup_updates, "--clip-norm", "1.0", "--dropout", "0.1", "--log-format",
                        "simple", "--log-interval", "100", "--no-epoch-checkpoints", *fairseq_device_flags(),
-                       "--num-workers", "0", "--no-save-optimizer-state", *self.interval_flags()]
+                       "--num-workers", "0", *self.interval_flags()]
 
     def describe(self, args) -> str:
         return (f"{self.corpus_label(args, 'WEB Bible')} ({args.train_lines} training verses, {args.vocab} words), "
@@ -264,21 +318,17 @@ class LanguageModelingTask(FairseqStudyTask):
             + 2 * a.dim * self.vocab_size
         return 3.0 * per_token * self.MAX_TOKENS
 
-    def train(self, model, lr, seed, budget, out, init=None):
-        restore = ["--restore-file", os.path.abspath(init), "--reset-optimizer", "--reset-dataloader",
-                   "--reset-meters", "--reset-lr-scheduler"] if init else []
-        log = run_tool("fairseq-train", self.data, *self.common, *self._size(self.num_layers * model.depth_multiplier),
-                       *flags(model.options), *self.schedule_flags(model, budget), *restore, "--lr", lr, "--seed", seed,
-                       "--max-update", budget, "--save-dir", _fresh(out), echo_command=False)
-        return Trained(os.path.join(out, "checkpoint_last.pt"), log)
+    def train(self, model, lr, seed, budget, out, init=None, continue_run=False):
+        return self.fairseq_train(out, [self.data, *self.common, *self._size(self.num_layers * model.depth_multiplier),
+                                        *flags(model.options), *self.schedule_flags(model, budget), "--lr", lr,
+                                        "--seed", seed, "--max-update", budget], init, continue_run)
 
-    def distil(self, teacher, model, tau, lr, seed, budget, out):
-        log = run_tool("fairseq-train", self.data, *self.common, "--task", "iiad_language_modeling",
-                       *self._size(self.num_layers), *flags(model.options), "--teacher-path", teacher.checkpoint,
-                       "--iiad-threshold", tau,
-                       "--criterion", "iiad_distillation", "--kd-weight", "0.5", "--lr", lr, "--seed", seed,
-                       "--max-update", budget, "--save-dir", _fresh(out), echo_command=False)
-        return Trained(os.path.join(out, "checkpoint_last.pt"), log)
+    def distil(self, teacher, model, tau, lr, seed, budget, out, continue_run=False):
+        return self.fairseq_train(out, [self.data, *self.common, "--task", "iiad_language_modeling",
+                                        *self._size(self.num_layers), *flags(model.options), "--teacher-path",
+                                        teacher.checkpoint, "--iiad-threshold", tau, "--criterion",
+                                        "iiad_distillation", "--kd-weight", "0.5", "--lr", lr, "--seed", seed,
+                                        "--max-update", budget], continue_run=continue_run)
 
     def quality(self, checkpoint, subset: str = "valid"):
         out = run_tool("fairseq-eval-lm", self.data, "--user-dir", user_dir(), "--path", checkpoint,
@@ -336,7 +386,7 @@ class TranslationTask(FairseqStudyTask):
                        "--warmup-updates", args.warmup_updates, "--clip-norm", "1.0", "--dropout", "0.1", "--criterion",
                        "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--max-tokens", self.MAX_TOKENS,
                        *fairseq_device_flags(), "--log-format", "simple", "--no-epoch-checkpoints", "--num-workers", "0",
-                       "--no-save-optimizer-state", "--skip-invalid-size-inputs-valid-test", *self.interval_flags()]
+                       "--skip-invalid-size-inputs-valid-test", *self.interval_flags()]
 
     def describe(self, args) -> str:
         words = f" of <= {args.max_words} words a side" if args.max_words else ""
@@ -361,22 +411,18 @@ class TranslationTask(FairseqStudyTask):
     def _sides(self, model: ModelSpec) -> List[str]:
         return flags(model.options, ("encoder-", "decoder-"))
 
-    def train(self, model, lr, seed, budget, out, init=None):
-        restore = ["--restore-file", os.path.abspath(init), "--reset-optimizer", "--reset-dataloader",
-                   "--reset-meters", "--reset-lr-scheduler"] if init else []
-        log = run_tool("fairseq-train", self.data, "--task", "translation", *self.common, *self._sides(model),
-                       *self._size(self.num_layers * model.depth_multiplier), *restore,
-                       *self.schedule_flags(model, budget),
-                       "--lr", lr, "--seed", seed, "--max-update", budget, "--save-dir", _fresh(out),
-                       echo_command=False)
-        return Trained(os.path.join(out, "checkpoint_last.pt"), log)
+    def train(self, model, lr, seed, budget, out, init=None, continue_run=False):
+        return self.fairseq_train(out, [self.data, "--task", "translation", *self.common, *self._sides(model),
+                                        *self._size(self.num_layers * model.depth_multiplier),
+                                        *self.schedule_flags(model, budget), "--lr", lr, "--seed", seed,
+                                        "--max-update", budget], init, continue_run)
 
-    def distil(self, teacher, model, tau, lr, seed, budget, out):
-        log = run_tool("fairseq-train", self.data, "--task", "iiad_translation", *self.common, *self._sides(model),
-                       *self._size(self.num_layers), "--teacher-path", teacher.checkpoint, "--iiad-threshold", tau, "--criterion",
-                       "iiad_distillation", "--kd-weight", "0.5", "--lr", lr, "--seed", seed, "--max-update",
-                       budget, "--save-dir", _fresh(out), echo_command=False)
-        return Trained(os.path.join(out, "checkpoint_last.pt"), log)
+    def distil(self, teacher, model, tau, lr, seed, budget, out, continue_run=False):
+        return self.fairseq_train(out, [self.data, "--task", "iiad_translation", *self.common, *self._sides(model),
+                                        *self._size(self.num_layers), "--teacher-path", teacher.checkpoint,
+                                        "--iiad-threshold", tau, "--criterion", "iiad_distillation", "--kd-weight",
+                                        "0.5", "--lr", lr, "--seed", seed, "--max-update", budget],
+                                  continue_run=continue_run)
 
     def quality(self, checkpoint, subset: str = "valid"):
         from ..seq.bleu import score_generation
@@ -484,20 +530,31 @@ class VisionTask(StudyTask):
                     f"in updates (fairseq tasks only)")
         return None
 
-    def train(self, model, lr, seed, budget, out, init=None):
+    def can_continue(self, out):
+        return os.path.exists(os.path.join(out, "last.pt"))
+
+    def vit_train(self, out: str, flags: List[object], continue_run: bool = False) -> Trained:
+        """``iiet-vit-train flags --output out``; ``continue_run`` resumes the run from its
+        ``last.pt`` (model, optimizer, schedule, EMA, epoch, history; saved each epoch).  The
+        output is appended to ``OUT/tool.log``; the returned log is all of it."""
+        checkpoint = os.path.join(out, "last.pt")
+        earlier = _earlier_output(out, checkpoint, continue_run)
+        resume = ["--resume", checkpoint] if continue_run else []
+        log = run_tool("iiet-vit-train", *flags, *resume, "--output", out, echo_command=False,
+                       log_path=os.path.join(out, TOOL_LOG))
+        return Trained(checkpoint, earlier + log)
+
+    def train(self, model, lr, seed, budget, out, init=None, continue_run=False):
         kwargs = dict(self.model_kwargs, depth=self.num_layers * model.depth_multiplier)
         common = list(self.common)
         common[common.index("--model-kwargs") + 1] = json.dumps(kwargs)
-        log = run_tool("iiet-vit-train", *common, *flags(model.options), "--lr", lr, "--epochs", budget,
-                       "--seed", seed, "--save-interval-steps", self.args.diagnostics_interval, "--output", out,
-                       echo_command=False)
-        return Trained(os.path.join(out, "last.pt"), log)
+        return self.vit_train(out, [*common, *flags(model.options), "--lr", lr, "--epochs", budget, "--seed", seed,
+                                    "--save-interval-steps", self.args.diagnostics_interval], continue_run)
 
-    def distil(self, teacher, model, tau, lr, seed, budget, out):
-        log = run_tool("iiet-vit-train", *self.common, "--teacher", teacher.checkpoint, "--iiad-threshold", tau,
-                       "--kd-weight", "0.5", "--lr", lr, "--epochs", budget, "--seed", seed, "--output", out,
-                       echo_command=False)
-        return Trained(os.path.join(out, "last.pt"), log)
+    def distil(self, teacher, model, tau, lr, seed, budget, out, continue_run=False):
+        return self.vit_train(out, [*self.common, "--teacher", teacher.checkpoint, "--iiad-threshold", tau,
+                                    "--kd-weight", "0.5", "--lr", lr, "--epochs", budget, "--seed", seed],
+                              continue_run)
 
     def _history(self, checkpoint):
         from ..vision.checkpoints import read_checkpoint

@@ -2,6 +2,7 @@
 whose runs are arithmetic, and a real tiny vision study through iiet-vit-train."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -29,7 +30,7 @@ class ArithmeticTask(StudyTask):
     def prepare(self, args, work):
         self.prepared = work
 
-    def train(self, model, lr, seed, budget, out, init=None):
+    def train(self, model, lr, seed, budget, out, init=None, continue_run=False):
         self.calls.append(("train", model.name, lr, seed, budget, init))
         best = 0.2 if model.solver == "iie" else 0.1
         checkpoint = os.path.join(out, "model.pt")
@@ -37,7 +38,7 @@ class ArithmeticTask(StudyTask):
         self.evals[checkpoint] = layer_evaluations(model.options, self.num_layers * model.depth_multiplier)
         return Trained(checkpoint, "")
 
-    def distil(self, teacher, model, tau, lr, seed, budget, out):
+    def distil(self, teacher, model, tau, lr, seed, budget, out, continue_run=False):
         self.calls.append(("distil", teacher.checkpoint, tau, lr, seed, budget))
         plan = "1,0" if tau < 0.5 else "0,0"
         checkpoint = os.path.join(out, "model.pt")
@@ -436,3 +437,84 @@ def test_a_vision_validation_split_lets_the_study_choose_rates(tmp_path):
     with pytest.raises(SystemExit):
         study.check(p, args, TASKS["vision"]())
     assert not (tmp_path / "w2").exists()
+
+
+class ContinuableTask(ArithmeticTask):
+    """An ArithmeticTask whose run folders can be continued when they hold ``model.pt``."""
+
+    def can_continue(self, out):
+        return os.path.exists(os.path.join(out, "model.pt"))
+
+
+@pytest.mark.parametrize("resume,marked_key,has_checkpoint,continues", [
+    (True, "k", True, True),         # the same run, stopped: continued
+    (True, "other", True, False),    # another run's checkpoint: starts over
+    (True, None, True, False),       # trained without --resume (no marker, no optimizer state): starts over
+    (True, "k", False, False),       # stopped before its first checkpoint: starts over
+    (False, "k", True, False),       # without --resume nothing is continued
+])
+def test_open_run_folder_continues_only_the_same_unfinished_run(resume, marked_key, has_checkpoint, continues,
+                                                                 tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model.pt").write_text("weights") if has_checkpoint else None
+    if marked_key is not None:
+        (out / study.RUN_KEY_FILE).write_text(marked_key, encoding="utf-8")
+    assert study.open_run_folder(ContinuableTask(), str(out), "k", resume) is continues
+    assert (out / "model.pt").exists() is continues  # a run that starts over starts in an empty folder
+    marker = out / study.RUN_KEY_FILE
+    assert (marker.read_text(encoding="utf-8") if marker.exists() else None) == ("k" if resume else None)
+
+
+def _lm_study(work, *extra):
+    """An iiet-study lm command line for a tiny real LM (vanilla, 2 x 64-d) of 24 updates, a
+    checkpoint every 6 (about 3 s of training)."""
+    return [os.path.join(os.path.dirname(sys.executable), "iiet-study"), "lm", "--work", str(work),
+            "--models", "vanilla", "--train-lines", "2000", "--eval-lines", "60", "--vocab", "2000", "--budget", "24",
+            "--curve-interval", "6", "--seeds", "1", "--lrs", "0.005", "--thresholds", "", "--train-only", *extra]
+
+
+def test_a_killed_lm_run_continues_under_resume_to_the_uninterrupted_run(tmp_path):
+    """A study under --resume killed during training (the whole process group, SIGKILL) and run
+    again continues the run from its last checkpoint, and ends with the same weights and the
+    same curve as a run that was never stopped (fairseq restores the Adam moments, the schedule
+    and the data position, and seeds each update by its number)."""
+    import signal
+    import time
+
+    import torch
+
+    from iiet_plugin.seq import allow_fairseq_checkpoint_globals
+    shared_data("lm", "bible_web")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    subprocess.run(_lm_study(tmp_path / "whole"), check=True, capture_output=True, env=env)
+
+    work = tmp_path / "stopped"
+    run = work / "vanilla__euler_lr0.005_s1"
+    proc = subprocess.Popen(_lm_study(work, "--resume"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    deadline = time.time() + 120
+    while not (run / "checkpoint_last.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log = (run / "tool.log").read_text(encoding="utf-8")
+    assert "done training" not in log and not (run / "result.json").exists()  # it was stopped mid-run
+
+    again = subprocess.run(_lm_study(work, "--resume"), check=True, capture_output=True, text=True, env=env)
+    assert f"continuing the unfinished run in {run}" in again.stdout
+    restored = re.search(r"Loaded checkpoint \S+checkpoint_last.pt \(epoch \d+ @ (\d+) updates\)",
+                         (run / "tool.log").read_text(encoding="utf-8"))
+    assert restored and 6 <= int(restored.group(1)) < 24  # fairseq went on from the stopped run's checkpoint
+
+    allow_fairseq_checkpoint_globals()
+    whole, stopped = [json.loads((w / "vanilla__euler_lr0.005_s1" / "result.json").read_text())
+                      for w in (tmp_path / "whole", work)]
+    assert stopped["curve"] == whole["curve"] and [u for u, _ in whole["curve"]] == [6, 12, 18, 24]
+    assert stopped["value"] == whole["value"]
+    a, b = [torch.load(w / "vanilla__euler_lr0.005_s1" / "checkpoint_last.pt", weights_only=True)
+            for w in (tmp_path / "whole", work)]
+    assert a["optimizer_history"][-1]["num_updates"] == b["optimizer_history"][-1]["num_updates"] == 24
+    assert "last_optimizer_state" in b and a.get("last_optimizer_state") is None  # only --resume keeps it
+    for name, tensor in a["model"].items():
+        torch.testing.assert_close(b["model"][name], tensor, rtol=0, atol=1e-6, msg=name)
