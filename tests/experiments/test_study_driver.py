@@ -212,6 +212,9 @@ def test_fairseq_valid_curve_reads_fairseq_train_logs():
         "| kl 0.0189 | ppl 92.21 | wps 4064.8 | wpb 1893.9 | bsz 14.9 | num_updates 212 | best_loss 3.273",
     ])
     assert fairseq_valid_curve(log) == [(106, 284.97), (212, 92.21)]
+    # a run continued after a stop may validate an update again: it counts once, with the later value
+    again = log + "\n" + log.splitlines()[0].replace("ppl 284.97", "ppl 280.00")
+    assert fairseq_valid_curve(again) == [(106, 280.0), (212, 92.21)]
 
 
 def test_lm_training_flops_per_update_count_every_layer_evaluation():
@@ -518,3 +521,53 @@ def test_a_killed_lm_run_continues_under_resume_to_the_uninterrupted_run(tmp_pat
     assert "last_optimizer_state" in b and a.get("last_optimizer_state") is None  # only --resume keeps it
     for name, tensor in a["model"].items():
         torch.testing.assert_close(b["model"][name], tensor, rtol=0, atol=1e-6, msg=name)
+
+
+def test_continued_runs_get_the_tools_own_resume_and_keep_the_earlier_output(tmp_path, monkeypatch):
+    """What each task hands its tool for a new and for a continued run: fairseq restores from
+    its save dir (no --restore-file of the starting model again, optimizer state kept only
+    under --resume, nothing run once the log says training finished); iiet-vit-train gets
+    --resume OUT/last.pt.  The earlier attempts' output (e.g. the IIAD plan) stays in the log."""
+    from types import SimpleNamespace
+
+    from iiet_plugin.experiments import tasks
+    calls = []
+
+    def tool(name, *argv, log_path=None, **kw):
+        calls.append((name, [str(a) for a in argv]))
+        output = outputs.pop(0)
+        with open(log_path, "a", encoding="utf-8") as f:  # what run_tool does with log_path
+            f.write(output)
+        return output
+    monkeypatch.setattr(tasks, "run_tool", tool)
+
+    lm = TASKS["lm"]()
+    lm.args = SimpleNamespace(resume=True)
+    out = tmp_path / "lm"
+    outputs = ["| valid on 'valid' subset | loss 6.5 | ppl 90.5 | wps 1 | num_updates 300\n",
+               "| valid on 'valid' subset | loss 6.3 | ppl 80.5 | wps 1 | num_updates 600\n| done training in 9.0 seconds\n"]
+    lm.fairseq_train(str(out), ["data"], init=str(tmp_path / "start.pt"))
+    assert "--restore-file" in calls[-1][1] and "--no-save-optimizer-state" not in calls[-1][1]
+    (out / "checkpoint_last.pt").write_text("a run")
+    with pytest.raises(ValueError, match="holds a run"):
+        lm.fairseq_train(str(out), ["data"])  # a new run never lands on a run's checkpoint
+    trained = lm.fairseq_train(str(out), ["data"], init=str(tmp_path / "start.pt"), continue_run=True)
+    assert "--restore-file" not in calls[-1][1] and calls[-1][1][-2:] == ["--save-dir", str(out)]
+    assert lm.curve(trained) == [(300, 90.5), (600, 80.5)]
+    assert lm.fairseq_train(str(out), ["data"], continue_run=True).log == trained.log and len(calls) == 2
+    lm.args.resume = False
+    outputs.append("")
+    lm.fairseq_train(str(tmp_path / "lm2"), ["data"])
+    assert "--no-save-optimizer-state" in calls[-1][1]
+
+    vision = TASKS["vision"]()
+    vision.common = ["--data", "images"]
+    out = tmp_path / "vit"
+    outputs += ["IIAD student plan 1,0 (threshold 0.3)\nepoch 1\n", "resumed\nepoch 2\n"]
+    vision.distil(Trained("teacher.pt", ""), iiet(1), 0.3, 0.001, 1, 2, str(out))
+    assert "--resume" not in calls[-1][1] and calls[-1][1][-2:] == ["--output", str(out)]
+    (out / "last.pt").write_text("a run")
+    assert vision.can_continue(str(out))
+    student = vision.distil(Trained("teacher.pt", ""), iiet(1), 0.3, 0.001, 1, 2, str(out), continue_run=True)
+    assert calls[-1][1][-4:] == ["--resume", str(out / "last.pt"), "--output", str(out)]
+    assert vision.plan_of(student.log) == "1,0" and student.log.endswith("epoch 2\n")
