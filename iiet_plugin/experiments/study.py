@@ -138,14 +138,15 @@ SETTING_FILE = "setting.txt"
 RUN_KEY_FILE = "run_key.json"  # under --resume: the key of the run a folder's checkpoints belong to
 
 
-def open_run_folder(task: StudyTask, out: str, key: str, resume: bool) -> bool:
+def open_run_folder(task: StudyTask, out: str, key: str, resume: bool, fresh: bool = False) -> bool:
     """Make ``out`` ready for the run ``key``; True when the run goes on from where it stopped.
 
-    With ``resume``, a folder marked with the same key whose run the task can continue
-    (``task.can_continue``) is kept.  Otherwise the folder is emptied (an earlier run of another
-    key, or one trained without ``--resume``, starts over) and, with ``resume``, marked with the key."""
+    With ``resume`` (and not ``fresh``), a folder marked with the same key whose run the task can
+    continue (``task.can_continue``) is kept.  Otherwise the folder is emptied (an earlier run of
+    another key, or one trained without ``--resume``, starts over) and, with ``resume``, marked
+    with the key."""
     marker = os.path.join(out, RUN_KEY_FILE)
-    if resume and os.path.exists(marker) and task.can_continue(out):
+    if resume and not fresh and os.path.exists(marker) and task.can_continue(out):
         with open(marker, encoding="utf-8") as f:
             if f.read() == key:
                 print(f"[study] continuing the unfinished run in {out}", flush=True)
@@ -215,7 +216,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
     task.prepare(args, args.work)
     lanes = Lanes(args.jobs)
     fresh = getattr(args, "fresh", False)
-    resume = getattr(args, "resume", False) and not fresh
+    resume = getattr(args, "resume", False)
     setting = task.describe(args)
     atomic_write(os.path.join(args.work, SETTING_FILE), lambda f: f.write(study_setting(task, args).encode("utf-8")))
 
@@ -233,7 +234,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
         def fn():
             print(f"[study] {model.name}, lr {lr:g}, seed {seed} ({elapsed()})", flush=True)
             trained = task.train(model, lr, seed, budget, out, init["checkpoint"] if init else None,
-                                 continue_run=open_run_folder(task, out, key, resume))
+                                 continue_run=open_run_folder(task, out, key, resume, fresh))
             return dict(checkpoint=trained.checkpoint, value=task.quality(trained.checkpoint),
                         curve=task.curve(trained), plan="", seed=seed, lr=lr, device=device_name())
         return lambda: run_once(out, key, fresh, fn)
@@ -245,7 +246,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
         def fn():
             print(f"[study] E-IIET tau={tau:g} of {model.name}, seed {seed} ({elapsed()})", flush=True)
             student = task.distil(Trained(teacher["checkpoint"], ""), model, tau, args.distill_lr, seed,
-                                  args.distill_budget, out, continue_run=open_run_folder(task, out, key, resume))
+                                  args.distill_budget, out, continue_run=open_run_folder(task, out, key, resume, fresh))
             return dict(checkpoint=student.checkpoint, value=task.quality(student.checkpoint),
                         curve=task.curve(student), plan=task.plan_of(student.log), seed=seed, lr=args.distill_lr,
                         device=device_name())

@@ -449,21 +449,22 @@ class ContinuableTask(ArithmeticTask):
         return os.path.exists(os.path.join(out, "model.pt"))
 
 
-@pytest.mark.parametrize("resume,marked_key,has_checkpoint,continues", [
-    (True, "k", True, True),         # the same run, stopped: continued
-    (True, "other", True, False),    # another run's checkpoint: starts over
-    (True, None, True, False),       # trained without --resume (no marker, no optimizer state): starts over
-    (True, "k", False, False),       # stopped before its first checkpoint: starts over
-    (False, "k", True, False),       # without --resume nothing is continued
+@pytest.mark.parametrize("resume,fresh,marked_key,has_checkpoint,continues", [
+    (True, False, "k", True, True),         # the same run, stopped: continued
+    (True, False, "other", True, False),    # another run's checkpoint: starts over
+    (True, False, None, True, False),       # trained without --resume (no marker, no optimizer state): starts over
+    (True, False, "k", False, False),       # stopped before its first checkpoint: starts over
+    (False, False, "k", True, False),       # without --resume nothing is continued
+    (True, True, "k", True, False),         # --fresh --resume: retrained, and continuable again
 ])
-def test_open_run_folder_continues_only_the_same_unfinished_run(resume, marked_key, has_checkpoint, continues,
-                                                                 tmp_path):
+def test_open_run_folder_continues_only_the_same_unfinished_run(resume, fresh, marked_key, has_checkpoint,
+                                                                 continues, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "model.pt").write_text("weights") if has_checkpoint else None
     if marked_key is not None:
         (out / study.RUN_KEY_FILE).write_text(marked_key, encoding="utf-8")
-    assert study.open_run_folder(ContinuableTask(), str(out), "k", resume) is continues
+    assert study.open_run_folder(ContinuableTask(), str(out), "k", resume, fresh) is continues
     assert (out / "model.pt").exists() is continues  # a run that starts over starts in an empty folder
     marker = out / study.RUN_KEY_FILE
     assert (marker.read_text(encoding="utf-8") if marker.exists() else None) == ("k" if resume else None)
