@@ -143,15 +143,18 @@ def open_run_folder(task: StudyTask, out: str, key: str, resume: bool, fresh: bo
 
     With ``resume`` (and not ``fresh``), a folder marked with the same key whose run the task can
     continue (``task.can_continue``) is kept.  Otherwise the folder is emptied (an earlier run of
-    another key, or one trained without ``--resume``, starts over) and, with ``resume``, marked
-    with the key."""
+    another key, or one trained without ``--resume``, starts over; a link to a run folder is
+    replaced by a folder, the linked run left as it is) and, with ``resume``, marked with the key."""
     marker = os.path.join(out, RUN_KEY_FILE)
     if resume and not fresh and os.path.exists(marker) and task.can_continue(out):
         with open(marker, encoding="utf-8") as f:
             if f.read() == key:
                 print(f"[study] continuing the unfinished run in {out}", flush=True)
                 return True
-    shutil.rmtree(out, ignore_errors=True)
+    if os.path.islink(out):
+        os.remove(out)  # a run linked in from another work folder stays there; this one trains its own
+    else:
+        shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     if resume:
         atomic_write(marker, lambda f: f.write(key.encode("utf-8")))

@@ -470,6 +470,20 @@ def test_open_run_folder_continues_only_the_same_unfinished_run(resume, fresh, m
     assert (marker.read_text(encoding="utf-8") if marker.exists() else None) == ("k" if resume else None)
 
 
+def test_a_linked_run_that_starts_over_leaves_the_linked_folder_alone(tmp_path):
+    """Run folders linked in from another work folder (how --train-only studies are joined):
+    a run that starts over replaces the link by its own folder and never empties the other."""
+    other = tmp_path / "other_work" / "run"
+    other.mkdir(parents=True)
+    (other / "model.pt").write_text("the other study's run")
+    out = tmp_path / "work" / "run"
+    out.parent.mkdir()
+    out.symlink_to(other)
+    assert study.open_run_folder(ContinuableTask(), str(out), "k", True) is False
+    assert not out.is_symlink() and out.is_dir() and list(out.iterdir()) == [out / study.RUN_KEY_FILE]
+    assert (other / "model.pt").read_text() == "the other study's run"
+
+
 def _lm_study(work, *extra):
     """An iiet-study lm command line for a tiny real LM (vanilla, 2 x 64-d) of 24 updates, a
     checkpoint every 6 (about 3 s of training)."""
