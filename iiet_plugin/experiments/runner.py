@@ -71,20 +71,15 @@ def run_tool(tool: str, *args, progress: Optional[str] = None, echo_command: boo
         env.update(OMP_NUM_THREADS=str(_TOOL_THREADS), MKL_NUM_THREADS=str(_TOOL_THREADS))
     if _TOOL_DEVICE == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
-    log = open(log_path, "a", encoding="utf-8") if log_path else None
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
-    try:
+    with open(log_path or os.devnull, "a", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         for line in proc.stdout:
             lines.append(line)
-            if log:
-                log.write(line)
-                log.flush()
+            log.write(line)
+            log.flush()
             if progress and re.search(progress, line):
                 print("   ", line.rstrip()[:240], flush=True)
-    finally:
-        if log:
-            log.close()
     if proc.wait() != 0:
         raise ToolFailed("".join(lines[-40:]) + f"\n{tool} failed (exit {proc.returncode})")
     return "".join(lines)
