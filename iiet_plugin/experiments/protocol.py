@@ -70,6 +70,12 @@ def plan_evaluations(plan: str) -> int:
     return IterationPlan.parse(plan, len(plan.split(",")), "plan").evaluations
 
 
+def count_text(count: float) -> str:
+    """A (mean) count for a table cell: whole numbers as they are, others to two decimals
+    (the layer evaluations of E-IIET plans that differ between seeds: 6, 7, 7 -> ``6.67``)."""
+    return f"{round(count, 2):g}"
+
+
 def floats(text: str) -> List[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 

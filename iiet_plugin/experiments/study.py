@@ -48,8 +48,8 @@ from ..atomic_io import atomic_write
 from ..ode.errors import ConfigError
 from .data import DATA_ENV
 from .models import STUDY_MODELS, ModelSpec, choose_models, model_evaluations, model_key
-from .protocol import (PLATEAU_GAIN, PLATEAU_TAIL, choose_rate, floats, mean_std, plan_evaluations, plateau_gain,
-                       sweep_table)
+from .protocol import (PLATEAU_GAIN, PLATEAU_TAIL, choose_rate, count_text, floats, mean_std, plan_evaluations,
+                       plateau_gain, sweep_table)
 from .runner import DEVICES, device_name, set_tool_device, set_tool_threads
 from .tasks import TASKS, StudyTask, Trained
 from .timing import machine_line
@@ -425,7 +425,7 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
         if selection:
             metrics.append(mean_std([r["value"] for r in rs], task.digits))
         lines.append(f"| {name} | {' | '.join(metrics)} | {best_cell} | {plateau} | "
-                     f"{chosen[name]:g} | {spec['evaluations']:g} | {flops} | {speed:.2f} | {plans} |")
+                     f"{chosen[name]:g} | {count_text(spec['evaluations'])} | {flops} | {speed:.2f} | {plans} |")
     held_out = (f"; the reported {task.report_metric} is on a split no rate was chosen on" if task.report_metric
                 else f"; {task.metric} is reported on the split it is measured on, so the grid has one rate")
     lines += ["", f"Learning rate per model: chosen on seed {args.seed_list[0]} by {task.metric} from the grid "

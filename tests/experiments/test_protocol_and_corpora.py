@@ -39,6 +39,7 @@ def test_plateau_gain_is_the_improvement_over_the_last_fifth():
 def test_table_cells():
     assert protocol.mean_std([1.0, 2.0, 3.0]) == "2.0 ± 1.0" and protocol.mean_std([7.2], 2) == "7.20 ± 0.00"
     assert protocol.plan_evaluations("2,1,0") == 6
+    assert [protocol.count_text(x) for x in (6.666667, 12, 10.0, 2.5)] == ["6.67", "12", "10", "2.5"]
 
 
 def test_spread_pick_samples_evenly():
