@@ -30,8 +30,9 @@ rerun with ``--resume`` continues an unfinished run of the same key from its las
 ``--train-only`` stops once the runs are trained: one-model studies can train side by side in
 separate work folders of one setting, and a study without the flag, over their runs, reports.
 ``--jobs N`` trains N runs at a time, each tool with cores / N threads; the speed measurement
-always runs alone.  ``--device cuda`` trains and evaluates on the GPU (each run records its
-device; the speeds and diagnostics are measured on the CPU either way).  ``--out FILE`` also
+always runs alone.  ``--device cuda`` trains and evaluates on the GPU (each run records where
+it trained, the report's ``trained on:`` line says it; the speeds and diagnostics are measured
+on the CPU either way).  ``--out FILE`` also
 writes the Markdown (atomically).
 """
 import argparse
@@ -50,7 +51,7 @@ from .data import DATA_ENV
 from .models import STUDY_MODELS, ModelSpec, choose_models, model_evaluations, model_key
 from .protocol import (PLATEAU_GAIN, PLATEAU_TAIL, choose_rate, count_text, floats, mean_std, plan_evaluations,
                        plateau_gain, sweep_table)
-from .runner import DEVICES, device_name, set_tool_device, set_tool_threads
+from .runner import DEVICES, set_tool_device, set_tool_threads
 from .tasks import TASKS, StudyTask, Trained
 from .timing import machine_line
 
@@ -239,7 +240,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
             trained = task.train(model, lr, seed, budget, out, init["checkpoint"] if init else None,
                                  continue_run=open_run_folder(task, out, key, resume, fresh))
             return dict(checkpoint=trained.checkpoint, value=task.quality(trained.checkpoint),
-                        curve=task.curve(trained), plan="", seed=seed, lr=lr, device=device_name())
+                        curve=task.curve(trained), plan="", seed=seed, lr=lr, device=task.devices(trained))
         return lambda: run_once(out, key, fresh, fn)
 
     def distil_job(teacher: dict, model: ModelSpec, tau: float, seed: int):
@@ -252,7 +253,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
                                   args.distill_budget, out, continue_run=open_run_folder(task, out, key, resume, fresh))
             return dict(checkpoint=student.checkpoint, value=task.quality(student.checkpoint),
                         curve=task.curve(student), plan=task.plan_of(student.log), seed=seed, lr=args.distill_lr,
-                        device=device_name())
+                        device=task.devices(student))
         return lambda: run_once(out, key, fresh, fn)
 
     seeds, first = args.seed_list, args.seed_list[0]
@@ -444,9 +445,25 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
               f"{os.path.join(args.work, 'curves.png')}, vs training FLOPs: "
               f"{os.path.join(args.work, 'curves_flops.png')} (data: curves.json).",
               f"machine: {machine_line()}",
+              f"trained on: {trained_on(runs)}",
               f"command: iiet-study {args.command}  "
               f"({time.strftime('%Y-%m-%d')}, {seconds:.0f} s)"]
     return "\n".join(lines)
+
+
+def trained_on(runs: Dict[str, List[dict]]) -> str:
+    """Where the reported runs trained (their records' ``device``), grouped: ``cpu`` when all on
+    one device, else each device with its runs, e.g. ``cpu (vanilla seed 1); cuda: NVIDIA H200
+    (vanilla seeds 2, 3)``."""
+    groups: Dict[str, Dict[str, List[int]]] = {}
+    for name, rs in runs.items():
+        for r in rs:
+            groups.setdefault(r.get("device") or "not recorded", {}).setdefault(name, []).append(r["seed"])
+    if len(groups) == 1:
+        return next(iter(groups))
+    return "; ".join(f"{device} (" + ", ".join(f"{name} seed{'s' if len(seeds) > 1 else ''} "
+                                               f"{', '.join(map(str, seeds))}" for name, seeds in names.items()) + ")"
+                     for device, names in groups.items())
 
 
 def main(argv: Optional[List[str]] = None) -> None:

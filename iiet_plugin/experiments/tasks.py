@@ -16,7 +16,7 @@ from .corpora import binarize_lm_slice, binarize_pairs, read_pairs
 from .data import corpus_dir
 from .models import ModelSpec, flags, model_evaluations
 from .protocol import warmup_refusal
-from .runner import fairseq_device_flags, run_tool, user_dir
+from .runner import device_name, fairseq_device_flags, run_tool, user_dir
 from .timing import round_robin_times
 
 PROGRESS = r"\| (train_inner|valid) \||IIAD student plan|^epoch "
@@ -32,6 +32,9 @@ Curve = List[Tuple[int, float]]  # (updates, validation metric)
 TOOL_LOG = "tool.log"  # a run's tool output, appended to by every attempt (see run_tool's log_path)
 FAIRSEQ_DONE = re.compile(r"\| done training in ")  # fairseq-train's last line of a finished run
 VALID_LINE = re.compile(r"\| valid on 'valid' subset \|.*?\| ppl ([0-9.]+) \|.*?\| num_updates ([0-9]+)")
+TRAINING_ON = re.compile(r"\| training on \d+ devices")  # fairseq-train, once per attempt, after its CUDA block
+CUDA_NAME = re.compile(r"\| rank +0: capabilities = .*; name = (.*?)\s*$")  # the CUDA block (none with --cpu)
+RESUMED_AT = re.compile(r"\| Loaded checkpoint .* \(epoch \d+ @ (\d+) updates\)")
 
 
 def fairseq_valid_curve(log: str) -> Curve:
@@ -39,6 +42,28 @@ def fairseq_valid_curve(log: str) -> Curve:
     update validated twice (by an interrupted attempt and the one that continued it) counts once,
     with the later value."""
     return sorted({int(updates): float(ppl) for ppl, updates in VALID_LINE.findall(log)}.items())
+
+
+def fairseq_devices(log: str) -> str:
+    """Where a fairseq-train run trained, from its log (every attempt appends to it): ``cpu``,
+    ``cuda: <GPU name>``, or, for a run continued elsewhere under ``--resume``, each device with
+    the update it handed over at, e.g. ``cuda: NVIDIA H200 to 8700 updates, then cpu``; "" when
+    the log shows no attempt."""
+    attempts, gpu = [], None  # [device, update it started from]
+    for line in log.splitlines():
+        if CUDA_NAME.search(line):
+            gpu = CUDA_NAME.search(line).group(1)
+        elif TRAINING_ON.search(line):
+            attempts.append([f"cuda: {gpu}" if gpu else "cpu", 0])
+            gpu = None
+        elif RESUMED_AT.search(line) and attempts:
+            attempts[-1][1] = int(RESUMED_AT.search(line).group(1))
+    spans = []  # consecutive attempts on one device count once
+    for device, start in attempts:
+        if not spans or spans[-1][0] != device:
+            spans.append([device, start])
+    return ", then ".join(f"{device} to {spans[i + 1][1]} updates" if i + 1 < len(spans) else device
+                          for i, (device, _) in enumerate(spans))
 
 
 class StudyTask(abc.ABC):
@@ -132,6 +157,11 @@ class StudyTask(abc.ABC):
 
     def describe(self, args) -> str:
         return self.name
+
+    def devices(self, trained: Trained) -> str:
+        """Where the run trained, for its record (the tools' device; a task whose log names it per
+        attempt says more)."""
+        return device_name()
 
     def diagnose(self, folder: str) -> Optional[List[dict]]:
         """Diagnostics of the run in ``folder`` over its kept checkpoints (``diagnostics``);
@@ -248,6 +278,9 @@ class FairseqStudyTask(StudyTask):
 
     def curve(self, trained):
         return fairseq_valid_curve(trained.log)
+
+    def devices(self, trained):
+        return fairseq_devices(trained.log) or device_name()
 
     def diagnose(self, folder):
         from .diagnostics import run_diagnostics

@@ -98,6 +98,7 @@ def test_protocol_rows_and_table(tmp_path, capsys):
     assert len(reported) == 8  # 2 seeds x (vanilla, IIET, 2 E-IIET): the chosen rates' runs only
     assert not [c for c in reported if "vanilla" in c and "_lr0.2_" in c or "iiet" in c and "_lr0.1_" in c]
     assert "machine: cpu " in text and "command: iiet-study arith --seeds 1,2" in text
+    assert "\ntrained on: cpu\n" in text  # every run's record: the tools' device
     saved = json.loads((tmp_path / "curves.json").read_text())
     assert saved["metric"] == "score" and len(saved["curves"]["IIET r=2"]) == 2
     assert saved["curves"]["E-IIET (IIAD tau=0.3)"][0][0][0] == 5 + 10  # after the teacher's budget
@@ -215,6 +216,43 @@ def test_fairseq_valid_curve_reads_fairseq_train_logs():
     # a run continued after a stop may validate an update again: it counts once, with the later value
     again = log + "\n" + log.splitlines()[0].replace("ppl 284.97", "ppl 280.00")
     assert fairseq_valid_curve(again) == [(106, 280.0), (212, 92.21)]
+
+
+def _attempt(gpu=None, resumed_at=None):
+    """The lines of one fairseq-train attempt that say where it ran and where it started."""
+    lines = ["2026-11-30 23:43:00 | INFO | fairseq_cli.train | {'_name': None, 'common': {}}"]
+    if gpu:
+        lines += ["2026-11-30 23:43:01 | INFO | fairseq.utils | *****CUDA enviroments for all 1 workers*****",
+                  f"2026-11-30 23:43:01 | INFO | fairseq.utils | rank   0: capabilities =  9.0  ; total memory = "
+                  f"139.801 GB ; name = {gpu}                             "]
+    lines.append("2026-11-30 23:43:01 | INFO | fairseq_cli.train | training on 1 devices (GPUs/TPUs)")
+    lines.append("2026-11-30 23:52:05 | INFO | fairseq.trainer | " + (
+        f"Loaded checkpoint out/checkpoint_last.pt (epoch 22 @ {resumed_at} updates)" if resumed_at is not None
+        else "No existing checkpoint found out/checkpoint_last.pt"))
+    return "\n".join(lines) + "\n"
+
+
+def test_fairseq_devices_name_where_each_attempt_of_a_run_trained():
+    from iiet_plugin.experiments.tasks import fairseq_devices
+    assert fairseq_devices(_attempt()) == "cpu"
+    assert fairseq_devices(_attempt("NVIDIA H200")) == "cuda: NVIDIA H200"
+    assert fairseq_devices(_attempt() + _attempt(resumed_at=4200)) == "cpu"  # continued on the same device
+    assert fairseq_devices(_attempt("NVIDIA H200") + _attempt(resumed_at=8700)) == \
+        "cuda: NVIDIA H200 to 8700 updates, then cpu"
+    assert fairseq_devices(_attempt() + _attempt("NVIDIA H200", 300) + _attempt("NVIDIA H200", 900)
+                           + _attempt(resumed_at=1500)) == "cpu to 300 updates, then cuda: NVIDIA H200 to 1500 updates, then cpu"
+    assert fairseq_devices("") == ""
+
+
+def test_the_report_says_where_the_runs_trained():
+    runs = {"vanilla": [dict(seed=1, device="cpu"), dict(seed=2, device="cuda: NVIDIA H200"),
+                        dict(seed=3, device="cuda: NVIDIA H200")],
+            "IIET r=2": [dict(seed=1, device="cpu"), dict(seed=2, device="cuda: NVIDIA H200 to 8700 updates, then cpu")]}
+    assert study.trained_on(runs) == ("cpu (vanilla seed 1, IIET r=2 seed 1); cuda: NVIDIA H200 (vanilla seeds 2, 3); "
+                                      "cuda: NVIDIA H200 to 8700 updates, then cpu (IIET r=2 seed 2)")
+    assert study.trained_on({"vanilla": [dict(seed=1, device="cpu")], "IIET": [dict(seed=1)]}) == \
+        "cpu (vanilla seed 1); not recorded (IIET seed 1)"  # a record older than the field
+    assert study.trained_on({"vanilla": [dict(seed=1, device="cpu"), dict(seed=2, device="cpu")]}) == "cpu"
 
 
 def test_lm_training_flops_per_update_count_every_layer_evaluation():
@@ -530,6 +568,7 @@ def test_a_killed_lm_run_continues_under_resume_to_the_uninterrupted_run(tmp_pat
                       for w in (tmp_path / "whole", work)]
     assert stopped["curve"] == whole["curve"] and [u for u, _ in whole["curve"]] == [6, 12, 18, 24]
     assert stopped["value"] == whole["value"]
+    assert stopped["device"] == whole["device"] == "cpu"  # two attempts on one device, read from the real log
     a, b = [torch.load(w / "vanilla__euler_lr0.005_s1" / "checkpoint_last.pt", weights_only=True)
             for w in (tmp_path / "whole", work)]
     assert a["optimizer_history"][-1]["num_updates"] == b["optimizer_history"][-1]["num_updates"] == 24
