@@ -27,7 +27,10 @@ keep their optimizer state in their checkpoints and mark their folder with their
 rerun with ``--resume`` continues an unfinished run of the same key from its last checkpoint
 (fairseq: ``checkpoint_last.pt``, every ``--curve-interval`` updates and epoch; vision:
 ``last.pt``, every epoch), which gives the same run as an uninterrupted one.
-``--train-only`` stops once the runs are trained: one-model studies can train side by side in
+``--extend-from WORK`` trains the finished runs of a shorter study of the same setting (under
+``--resume``) on to ``--budget`` instead of from scratch: fairseq's inverse-sqrt rate at update t,
+lr * min(t / w, sqrt(w / t)), does not depend on the budget, so the result is the run the larger
+budget gives.  ``--train-only`` stops once the runs are trained: one-model studies can train side by side in
 separate work folders of one setting, and a study without the flag, over their runs, reports.
 ``--jobs N`` trains N runs at a time, each tool with cores / N threads; the speed measurement
 always runs alone.  ``--device cuda`` trains and evaluates on the GPU (each run records where
@@ -37,6 +40,7 @@ writes the Markdown (atomically).
 """
 import argparse
 import json
+import re
 import os
 import shutil
 import statistics
@@ -83,6 +87,11 @@ def parser_for(task: StudyTask) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="runs keep their optimizer state (checkpoints 3x larger) and a rerun with --resume continues "
                         "an unfinished run from its last checkpoint instead of starting it over")
+    p.add_argument("--extend-from", default="",
+                   help="the --work of a finished study of this setting at a smaller --budget, trained under "
+                        "--resume: each of its runs is copied here and trained on to this budget (fairseq tasks: "
+                        "the inverse-sqrt rate does not depend on the budget, so this is the run the larger budget "
+                        "gives; the recipe, continued models and E-IIET train anew)")
     p.add_argument("--train-only", action="store_true",
                    help="train (and distil) the runs, then stop: no held-out metric, speeds, curves, diagnostics "
                         "or table; for studies run side by side whose runs a later study of the same setting reuses")
@@ -128,6 +137,10 @@ def check(p: argparse.ArgumentParser, args, task: Optional[StudyTask] = None) ->
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         p.error(f"--out: folder {os.path.dirname(os.path.abspath(args.out))} does not exist")
     args.continue_budget = args.continue_budget or max(1, args.budget // 4)
+    if task is not None and getattr(args, "extend_from", ""):
+        why = extend_refusal(task, args)
+        if why:
+            p.error(f"--extend-from {args.extend_from}: {why}")
     if task is not None:
         other, this = work_setting(args.work), study_setting(task, args)
         if other is not None and other != this and not args.fresh:
@@ -167,6 +180,62 @@ def study_setting(task: StudyTask, args) -> str:
     setting and the budgets."""
     return (f"{task.describe(args)}; budgets {args.budget} {task.budget}, {args.continue_budget} continued, "
             f"{args.distill_budget} distilled")
+
+
+BUDGET_IN_SETTING = re.compile(r"; budgets (\d+) ")
+
+
+def extend_refusal(task: StudyTask, args) -> Optional[str]:
+    """Why ``--extend-from`` cannot train the runs of ``args.extend_from`` on to ``--budget`` (None
+    when it can): the task's schedule must not depend on the budget, the runs must have kept
+    their optimizer state (``--resume``), and the setting must be this one at a smaller budget."""
+    if not task.can_extend:
+        return (f"the {task.name} task's schedule depends on the budget, so a run trained on is not the run the "
+                f"larger budget gives; allowed for: {', '.join(n for n, t in TASKS.items() if t.can_extend)}")
+    if not args.resume:
+        return "needs --resume (the extended runs continue from their checkpoints, optimizer state included)"
+    if os.path.abspath(args.extend_from) == os.path.abspath(args.work):
+        return "is --work itself; give the shorter study's folder"
+    source = work_setting(args.extend_from)
+    if source is None:
+        return f"holds no study ({SETTING_FILE} missing)"
+    found = BUDGET_IN_SETTING.search(source)
+    shorter = int(found.group(1)) if found else 0
+    if not found or source[:found.start()] != task.describe(args):  # (the continued and distilled runs train anew)
+        return f"holds another setting ({source}); allowed: this one ({task.describe(args)}) at a smaller --budget"
+    if shorter >= args.budget:
+        return f"its budget {shorter} is not smaller than --budget {args.budget}"
+    return None
+
+
+def adopt_shorter_run(task: StudyTask, source: str, out: str, key: str, shorter_key: str) -> bool:
+    """Copy the finished run ``source`` (key ``shorter_key``, trained under ``--resume``) into ``out``
+    and mark it with ``key``, so that the study continues it to the larger budget; False (nothing
+    done) when ``out`` already holds an attempt at ``key`` or ``source`` holds no such run.  The
+    copy is a real copy: the tools rewrite ``checkpoint_last`` in place, the source stays as it is."""
+    marker = os.path.join(out, RUN_KEY_FILE)
+    if os.path.exists(marker):
+        with open(marker, encoding="utf-8") as f:
+            if f.read() == key:
+                return False
+    try:
+        with open(os.path.join(source, "result.json"), encoding="utf-8") as f:
+            finished = json.load(f).get("key") == shorter_key
+        with open(os.path.join(source, RUN_KEY_FILE), encoding="utf-8") as f:
+            kept_state = f.read() == shorter_key
+    except FileNotFoundError:
+        return False
+    if not (finished and kept_state and task.can_continue(source)):
+        return False
+    if os.path.islink(out):
+        os.remove(out)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(os.path.realpath(source), out, ignore=shutil.ignore_patterns("result.json", "reported",
+                                                                                  "diagnostics"))
+    atomic_write(marker, lambda f: f.write(key.encode("utf-8")))
+    print(f"[study] extending {source} to this budget in {out}", flush=True)
+    return True
 
 
 def work_setting(work: str) -> Optional[str]:
@@ -224,6 +293,10 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
     setting = task.describe(args)
     atomic_write(os.path.join(args.work, SETTING_FILE), lambda f: f.write(study_setting(task, args).encode("utf-8")))
 
+    extend_from = None  # (folder, its budget)
+    if getattr(args, "extend_from", ""):
+        extend_from = (args.extend_from, int(BUDGET_IN_SETTING.search(work_setting(args.extend_from)).group(1)))
+
     def elapsed() -> str:
         return f"{time.time() - t0:.0f}s"
 
@@ -231,12 +304,17 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
         out = os.path.join(args.work, f"{model.slug}_lr{lr:g}_s{seed}")
         # a model's warm-up joins the key only when it sets one, and the study's --warmup-updates is in
         # ``setting`` only when it is not the task's default, so earlier runs' keys stay valid
-        key = json.dumps([setting, model.name, model.options, model.depth_multiplier, model.start_fraction,
-                          init["checkpoint"] if init else None, lr, seed, budget]
-                         + ([model.warmup_updates] if model.warmup_updates else []), sort_keys=True, default=str)
+        def key_at(updates: int) -> str:
+            return json.dumps([setting, model.name, model.options, model.depth_multiplier, model.start_fraction,
+                               init["checkpoint"] if init else None, lr, seed, updates]
+                              + ([model.warmup_updates] if model.warmup_updates else []), sort_keys=True, default=str)
+        key = key_at(budget)
 
         def fn():
             print(f"[study] {model.name}, lr {lr:g}, seed {seed} ({elapsed()})", flush=True)
+            if extend_from and not fresh and not init and not model.start_fraction:
+                adopt_shorter_run(task, os.path.join(extend_from[0], os.path.basename(out)), out, key,
+                                  key_at(extend_from[1]))
             trained = task.train(model, lr, seed, budget, out, init["checkpoint"] if init else None,
                                  continue_run=open_run_folder(task, out, key, resume, fresh))
             return dict(checkpoint=trained.checkpoint, value=task.quality(trained.checkpoint),

@@ -44,6 +44,20 @@ def fairseq_valid_curve(log: str) -> Curve:
     return sorted({int(updates): float(ppl) for ppl, updates in VALID_LINE.findall(log)}.items())
 
 
+UPDATES = re.compile(r"num_updates[= ](\d+)")  # fairseq-train's train_inner and valid lines
+
+
+def updates_reached(log: str) -> int:
+    """The largest update count fairseq-train logged (0 for none)."""
+    return max((int(n) for n in UPDATES.findall(log)), default=0)
+
+
+def _max_update(flags: List[object]) -> int:
+    """The ``--max-update`` among fairseq-train flags (0 when absent)."""
+    names = [str(f) for f in flags]
+    return int(names[names.index("--max-update") + 1]) if "--max-update" in names else 0
+
+
 def fairseq_devices(log: str) -> str:
     """Where a fairseq-train run trained, from its log (every attempt appends to it): ``cpu``,
     ``cuda: <GPU name>``, or, for a run continued elsewhere under ``--resume``, each device with
@@ -113,6 +127,10 @@ class StudyTask(abc.ABC):
     def can_continue(self, out: str) -> bool:
         """Whether ``out`` holds a run that ``continue_run`` can go on with (its last checkpoint)."""
         return False
+
+    # Whether a finished run can be trained on to a larger budget and give the run that budget
+    # would have given: the schedule must not depend on the budget (``--extend-from``).
+    can_extend: bool = False
 
     def refuse(self, model: ModelSpec) -> Optional[str]:
         """Why this task cannot train ``model`` (None when it can); asked before any work."""
@@ -254,6 +272,8 @@ class FairseqStudyTask(StudyTask):
     def can_continue(self, out):
         return os.path.exists(os.path.join(out, "checkpoint_last.pt"))
 
+    can_extend = True  # inverse-sqrt: the rate at update t does not depend on --max-update
+
     def fairseq_train(self, out: str, flags: List[object], init: Optional[str] = None,
                       continue_run: bool = False) -> Trained:
         """``fairseq-train flags`` into ``out``.  A new run starts from ``init``'s weights when given
@@ -267,8 +287,8 @@ class FairseqStudyTask(StudyTask):
         earlier = _earlier_output(out, checkpoint, continue_run)
         if continue_run:
             restore = []
-            if FAIRSEQ_DONE.search(earlier):
-                return Trained(checkpoint, earlier)
+            if FAIRSEQ_DONE.search(earlier) and updates_reached(earlier) >= _max_update(flags):
+                return Trained(checkpoint, earlier)  # (a run extended to a larger budget goes on)
         else:
             restore = ["--restore-file", os.path.abspath(init), "--reset-optimizer", "--reset-dataloader",
                        "--reset-meters", "--reset-lr-scheduler"] if init else []

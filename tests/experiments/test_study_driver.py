@@ -577,6 +577,71 @@ def test_a_killed_lm_run_continues_under_resume_to_the_uninterrupted_run(tmp_pat
         torch.testing.assert_close(b["model"][name], tensor, rtol=0, atol=1e-6, msg=name)
 
 
+def test_extend_from_trains_a_shorter_study_s_run_on_to_the_run_of_the_larger_budget(tmp_path):
+    """--extend-from: a finished 12-update run (under --resume) copied and trained on to 24 updates
+    ends with the same weights and curve as a 24-update run from scratch; the shorter study's
+    run is left as it was."""
+    import torch
+
+    from iiet_plugin.seq import allow_fairseq_checkpoint_globals
+    shared_data("lm", "bible_web")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    run = "vanilla__euler_lr0.005_s1"
+    subprocess.run(_lm_study(tmp_path / "whole"), check=True, capture_output=True, env=env)
+    subprocess.run(_lm_study(tmp_path / "short", "--resume", "--budget", "12"), check=True, capture_output=True, env=env)
+    short_result = (tmp_path / "short" / run / "result.json").read_text()
+    longer = subprocess.run(_lm_study(tmp_path / "long", "--resume", "--extend-from", str(tmp_path / "short")),
+                            check=True, capture_output=True, text=True, env=env)
+    assert f"extending {tmp_path / 'short' / run} to this budget" in longer.stdout
+
+    allow_fairseq_checkpoint_globals()
+    whole, extended = [json.loads((tmp_path / w / run / "result.json").read_text()) for w in ("whole", "long")]
+    assert extended["curve"] == whole["curve"] and [u for u, _ in whole["curve"]] == [6, 12, 18, 24]
+    assert extended["value"] == whole["value"]
+    a, b = [torch.load(tmp_path / w / run / "checkpoint_last.pt", weights_only=True) for w in ("whole", "long")]
+    assert b["optimizer_history"][-1]["num_updates"] == 24
+    for name, tensor in a["model"].items():
+        torch.testing.assert_close(b["model"][name], tensor, rtol=0, atol=1e-6, msg=name)
+    kept = [sorted(p.name for p in (tmp_path / w / run).glob("checkpoint_*_*.pt")) for w in ("whole", "long")]
+    assert kept[0] == kept[1] and "checkpoint_1_6.pt" in kept[1]  # the shorter run's came along (diagnostics)
+    assert (tmp_path / "short" / run / "result.json").read_text() == short_result
+    short = torch.load(tmp_path / "short" / run / "checkpoint_last.pt", weights_only=True)
+    assert short["optimizer_history"][-1]["num_updates"] == 12
+    # a rerun reuses the extended run
+    again = subprocess.run(_lm_study(tmp_path / "long", "--resume", "--extend-from", str(tmp_path / "short")),
+                           check=True, capture_output=True, text=True, env=env)
+    assert "reusing" in again.stdout and "extending" not in again.stdout
+
+
+def test_extend_from_is_refused_before_any_work_unless_it_can_give_the_longer_run(tmp_path, capsys):
+    task = TASKS["lm"]()
+    p = study.parser_for(task)
+    base = ["--work", str(tmp_path / "long"), "--budget", "24", "--seeds", "1", "--lrs", "0.005", "--thresholds", "",
+            "--train-lines", "2000", "--vocab", "2000"]
+    shorter = p.parse_args(base + ["--budget", "12"])
+    study.check(p, shorter, task)
+    (tmp_path / "short").mkdir()
+    (tmp_path / "short" / study.SETTING_FILE).write_text(study.study_setting(task, shorter), encoding="utf-8")
+
+    def refused(argv, what, task=task):
+        parser = study.parser_for(task)
+        with pytest.raises(SystemExit):
+            study.check(parser, parser.parse_args(argv), task)
+        assert what in capsys.readouterr().err
+
+    extend = ["--extend-from", str(tmp_path / "short")]
+    refused(base + extend, "needs --resume")
+    refused(base + extend + ["--resume", "--budget", "12"], "its budget 12 is not smaller than --budget 12")
+    refused(base + extend + ["--resume", "--vocab", "3000"], "holds another setting")
+    refused(base + ["--resume", "--extend-from", str(tmp_path / "none")], "holds no study (setting.txt missing)")
+    refused(base + ["--resume", "--extend-from", str(tmp_path / "long")], "is --work itself")
+    refused(["--work", str(tmp_path / "v"), "--resume", "--seeds", "1", "--lrs", "0.001", "--thresholds", ""] + extend,
+            "the vision task's schedule depends on the budget", TASKS["vision"]())
+    args = p.parse_args(base + extend + ["--resume"])
+    study.check(p, args, task)  # the same setting at a smaller budget: allowed
+    assert not (tmp_path / "long").exists()
+
+
 def test_continued_runs_get_the_tools_own_resume_and_keep_the_earlier_output(tmp_path, monkeypatch):
     """What each task hands its tool for a new and for a continued run: fairseq restores from
     its save dir (no --restore-file of the starting model again, optimizer state kept only
