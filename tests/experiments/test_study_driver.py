@@ -240,14 +240,16 @@ def test_fairseq_devices_name_where_each_attempt_of_a_run_trained():
     assert fairseq_devices(_attempt("NVIDIA H200") + _attempt(resumed_at=8700)) == \
         "cuda: NVIDIA H200 to 8700 updates, then cpu"
     assert fairseq_devices(_attempt() + _attempt("NVIDIA H200", 300) + _attempt("NVIDIA H200", 900)
-                           + _attempt(resumed_at=1500)) == "cpu to 300 updates, then cuda: NVIDIA H200 to 1500 updates, then cpu"
+                           + _attempt(resumed_at=1500)) == \
+        "cpu to 300 updates, then cuda: NVIDIA H200 to 1500 updates, then cpu"
     assert fairseq_devices("") == ""
 
 
 def test_the_report_says_where_the_runs_trained():
     runs = {"vanilla": [dict(seed=1, device="cpu"), dict(seed=2, device="cuda: NVIDIA H200"),
                         dict(seed=3, device="cuda: NVIDIA H200")],
-            "IIET r=2": [dict(seed=1, device="cpu"), dict(seed=2, device="cuda: NVIDIA H200 to 8700 updates, then cpu")]}
+            "IIET r=2": [dict(seed=1, device="cpu"),
+                         dict(seed=2, device="cuda: NVIDIA H200 to 8700 updates, then cpu")]}
     assert study.trained_on(runs) == ("cpu (vanilla seed 1, IIET r=2 seed 1); cuda: NVIDIA H200 (vanilla seeds 2, 3); "
                                       "cuda: NVIDIA H200 to 8700 updates, then cpu (IIET r=2 seed 2)")
     assert study.trained_on({"vanilla": [dict(seed=1, device="cpu")], "IIET": [dict(seed=1)]}) == \
@@ -588,7 +590,8 @@ def test_extend_from_trains_a_shorter_study_s_run_on_to_the_run_of_the_larger_bu
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     run = "vanilla__euler_lr0.005_s1"
     subprocess.run(_lm_study(tmp_path / "whole"), check=True, capture_output=True, env=env)
-    subprocess.run(_lm_study(tmp_path / "short", "--resume", "--budget", "12"), check=True, capture_output=True, env=env)
+    subprocess.run(_lm_study(tmp_path / "short", "--resume", "--budget", "12"), check=True, capture_output=True,
+                   env=env)
     short_result = (tmp_path / "short" / run / "result.json").read_text()
     longer = subprocess.run(_lm_study(tmp_path / "long", "--resume", "--extend-from", str(tmp_path / "short")),
                             check=True, capture_output=True, text=True, env=env)
