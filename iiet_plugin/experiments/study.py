@@ -531,16 +531,16 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
 
 def trained_on(runs: Dict[str, List[dict]]) -> str:
     """Where the reported runs trained (their records' ``device``), grouped: ``cpu`` when all on
-    one device, else each device with its runs, e.g. ``cpu (vanilla seed 1); cuda: NVIDIA H200
-    (vanilla seeds 2, 3)``."""
+    one device, else each device with its runs, e.g. ``cpu: vanilla (seed 1); cuda: NVIDIA H200:
+    vanilla (seeds 2, 3) and IIET r=2 (seed 2)``."""
     groups: Dict[str, Dict[str, List[int]]] = {}
     for name, rs in runs.items():
         for r in rs:
             groups.setdefault(r.get("device") or "not recorded", {}).setdefault(name, []).append(r["seed"])
     if len(groups) == 1:
         return next(iter(groups))
-    return "; ".join(f"{device} (" + ", ".join(f"{name} seed{'s' if len(seeds) > 1 else ''} "
-                                               f"{', '.join(map(str, seeds))}" for name, seeds in names.items()) + ")"
+    return "; ".join(f"{device}: " + " and ".join(f"{name} (seed{'s' if len(seeds) > 1 else ''} "
+                                                  f"{', '.join(map(str, seeds))})" for name, seeds in names.items())
                      for device, names in groups.items())
 
 

@@ -250,10 +250,10 @@ def test_the_report_says_where_the_runs_trained():
                         dict(seed=3, device="cuda: NVIDIA H200")],
             "IIET r=2": [dict(seed=1, device="cpu"),
                          dict(seed=2, device="cuda: NVIDIA H200 to 8700 updates, then cpu")]}
-    assert study.trained_on(runs) == ("cpu (vanilla seed 1, IIET r=2 seed 1); cuda: NVIDIA H200 (vanilla seeds 2, 3); "
-                                      "cuda: NVIDIA H200 to 8700 updates, then cpu (IIET r=2 seed 2)")
+    assert study.trained_on(runs) == ("cpu: vanilla (seed 1) and IIET r=2 (seed 1); cuda: NVIDIA H200: vanilla "
+                                      "(seeds 2, 3); cuda: NVIDIA H200 to 8700 updates, then cpu: IIET r=2 (seed 2)")
     assert study.trained_on({"vanilla": [dict(seed=1, device="cpu")], "IIET": [dict(seed=1)]}) == \
-        "cpu (vanilla seed 1); not recorded (IIET seed 1)"  # a record older than the field
+        "cpu: vanilla (seed 1); not recorded: IIET (seed 1)"  # a record older than the field
     assert study.trained_on({"vanilla": [dict(seed=1, device="cpu"), dict(seed=2, device="cpu")]}) == "cpu"
 
 
