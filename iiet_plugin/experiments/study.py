@@ -30,8 +30,9 @@ rerun with ``--resume`` continues an unfinished run of the same key from its las
 ``--extend-from WORK`` trains the finished runs of a shorter study of the same setting (under
 ``--resume``) on to ``--budget`` instead of from scratch: fairseq's inverse-sqrt rate at update t,
 lr * min(t / w, sqrt(w / t)), does not depend on the budget, so the result is the run the larger
-budget gives.  ``--train-only`` stops once the runs are trained: one-model studies can train side by side in
-separate work folders of one setting, and a study without the flag, over their runs, reports.
+budget gives.  ``--train-only`` stops once the runs are trained: one-model studies can train
+side by side in separate work folders of one setting, and a study without the flag, over their
+runs, reports.
 ``--jobs N`` trains N runs at a time, each tool with cores / N threads; the speed measurement
 always runs alone.  ``--device cuda`` trains and evaluates on the GPU (each run records where
 it trained, the report's ``trained on:`` line says it; the speeds and diagnostics are measured
@@ -40,14 +41,14 @@ writes the Markdown (atomically).
 """
 import argparse
 import json
-import re
 import os
+import re
 import shutil
 import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..atomic_io import atomic_write
 from ..ode.errors import ConfigError
@@ -185,6 +186,13 @@ def study_setting(task: StudyTask, args) -> str:
 BUDGET_IN_SETTING = re.compile(r"; budgets (\d+) ")
 
 
+def setting_budget(setting: str) -> Optional[Tuple[str, int]]:
+    """A ``study_setting`` split into the task's setting and the training budget (None when it
+    names no budget)."""
+    found = BUDGET_IN_SETTING.search(setting)
+    return (setting[:found.start()], int(found.group(1))) if found else None
+
+
 def extend_refusal(task: StudyTask, args) -> Optional[str]:
     """Why ``--extend-from`` cannot train the runs of ``args.extend_from`` on to ``--budget`` (None
     when it can): the task's schedule must not depend on the budget, the runs must have kept
@@ -199,10 +207,10 @@ def extend_refusal(task: StudyTask, args) -> Optional[str]:
     source = work_setting(args.extend_from)
     if source is None:
         return f"holds no study ({SETTING_FILE} missing)"
-    found = BUDGET_IN_SETTING.search(source)
-    shorter = int(found.group(1)) if found else 0
-    if not found or source[:found.start()] != task.describe(args):  # (the continued and distilled runs train anew)
+    split = setting_budget(source)
+    if not split or split[0] != task.describe(args):  # (the continued and distilled runs train anew)
         return f"holds another setting ({source}); allowed: this one ({task.describe(args)}) at a smaller --budget"
+    shorter = split[1]
     if shorter >= args.budget:
         return f"its budget {shorter} is not smaller than --budget {args.budget}"
     return None
@@ -293,9 +301,9 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
     setting = task.describe(args)
     atomic_write(os.path.join(args.work, SETTING_FILE), lambda f: f.write(study_setting(task, args).encode("utf-8")))
 
-    extend_from = None  # (folder, its budget)
+    extend_from = None  # (folder, its budget); check() made sure it names one
     if getattr(args, "extend_from", ""):
-        extend_from = (args.extend_from, int(BUDGET_IN_SETTING.search(work_setting(args.extend_from)).group(1)))
+        extend_from = (args.extend_from, setting_budget(work_setting(args.extend_from))[1])
 
     def elapsed() -> str:
         return f"{time.time() - t0:.0f}s"

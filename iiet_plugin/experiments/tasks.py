@@ -65,13 +65,13 @@ def fairseq_devices(log: str) -> str:
     the log shows no attempt."""
     attempts, gpu = [], None  # [device, update it started from]
     for line in log.splitlines():
-        if CUDA_NAME.search(line):
-            gpu = CUDA_NAME.search(line).group(1)
+        if named := CUDA_NAME.search(line):
+            gpu = named.group(1)
         elif TRAINING_ON.search(line):
             attempts.append([f"cuda: {gpu}" if gpu else "cpu", 0])
             gpu = None
-        elif RESUMED_AT.search(line) and attempts:
-            attempts[-1][1] = int(RESUMED_AT.search(line).group(1))
+        elif (resumed := RESUMED_AT.search(line)) and attempts:
+            attempts[-1][1] = int(resumed.group(1))
     spans = []  # consecutive attempts on one device count once
     for device, start in attempts:
         if not spans or spans[-1][0] != device:
