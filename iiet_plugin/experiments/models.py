@@ -74,6 +74,10 @@ MODEL_CHOICES: Dict[str, ModelSpec] = {
                                            start_fraction=0.5, warmup_updates=300),
     "vanilla-continued": ModelSpec("vanilla, continued", VANILLA.options, init_from="vanilla"),
     "iiet-r2-from-vanilla": ModelSpec("IIET r=2 from trained vanilla", iiet(2).options, init_from="vanilla"),
+    "vanilla-warmup-300-continued": ModelSpec("vanilla, warm-up 300 updates, continued", VANILLA.options,
+                                              init_from="vanilla-warmup-300", warmup_updates=300),
+    "iiet-r2-from-vanilla-warmup-300": ModelSpec("IIET r=2 from trained vanilla, warm-up 300 updates",
+                                                 iiet(2).options, init_from="vanilla-warmup-300", warmup_updates=300),
 }
 """``iiet-study --models`` keys.  The default study is ``vanilla,rk2,pc,iiet-r2`` (STUDY_MODELS)."""
 

@@ -145,6 +145,8 @@ def test_evaluations_come_from_the_core():
     (["nope"], "the first argument is the task, one of lm, mt, vision (got 'nope')"),
     (["lm", "--models", "vanilla,iiet-r9"], "--models: unknown iiet-r9; allowed: vanilla, vanilla-x2"),
     (["lm", "--models", "iiet-r2-from-vanilla"], "continues from vanilla, which must be in the list too"),
+    (["lm", "--models", "vanilla,iiet-r2-from-vanilla-warmup-300"],
+     "continues from vanilla-warmup-300, which must be in the list too"),
     (["vision", "--models", "vanilla,iiet-r2-recipe"], "iiet-vit-train has no two-stage schedule"),
     (["vision", "--models", "iiet-r2-warmup-300"], "per-model warm-up in updates (fairseq tasks only)"),
     (["lm", "--dim", "100"], "--dim a multiple of 32"),
@@ -307,6 +309,15 @@ def test_a_model_schedule_reaches_fairseq_train(name, default_warmup, study_warm
     assert start[2] == start[4] == 600 and not any(start[:2] + start[3:4])
     solvers = [getattr(a, "ode_solver", None) or a.decoder_ode_solver for a in parsed]
     assert solvers == ["iie", "iie", "iie", "euler", "iie", "euler"]
+    # continued from a trained vanilla at warm-up 300: its weights, a fresh schedule warming up over 300 updates
+    start_checkpoint = str(tmp_path / "vanilla-warmup-300" / "checkpoint_last.pt")
+    for key in ("vanilla-warmup-300-continued", "iiet-r2-from-vanilla-warmup-300"):
+        task.train(MODEL_CHOICES[key], 0.005, 1, 600, str(tmp_path / key), start_checkpoint)
+    continued = [options.parse_args_and_arch(options.get_training_parser(), argv) for argv in commands[-2:]]
+    assert [a.warmup_updates for a in continued] == [300, 300]
+    assert [a.restore_file for a in continued] == [start_checkpoint] * 2
+    assert all(a.reset_lr_scheduler and a.reset_optimizer for a in continued)
+    assert [getattr(a, "ode_solver", None) or a.decoder_ode_solver for a in continued] == ["euler", "iie"]
 
 
 def test_a_new_nested_work_folder_is_created(tmp_path):
