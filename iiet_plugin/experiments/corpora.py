@@ -21,17 +21,22 @@ def split_file(folder: str, split: str, suffix: str = "txt") -> str:
     raise ConfigError(f"{folder}: no {split}.{suffix} (or .gz)")
 
 
-def binarize_lm_slice(source: str, work: str, train_lines: int, eval_lines: int, vocab: int = 6000) -> str:
+def binarize_lm_slice(source: str, work: str, train_lines: int, eval_lines: int, vocab: int = 6000,
+                      test_lines: Optional[int] = None) -> str:
     """The first ``train_lines`` / ``eval_lines`` lines of ``source``'s train / valid, test
-    files written to ``work`` and fairseq-preprocessed (``vocab`` words) into ``work/bin``,
-    rebuilt from scratch.  Returns the data-bin folder."""
-    if train_lines < 1 or eval_lines < 1:
-        raise ConfigError(f"train_lines and eval_lines must be >= 1, got {train_lines} and {eval_lines}")
+    files (the test split: ``test_lines`` when given) written to ``work`` and
+    fairseq-preprocessed into ``work/bin``, rebuilt from scratch.  The dictionary (``vocab``
+    words) is built from the training lines only, so the test slice never changes a model's
+    inputs.  Returns the data-bin folder."""
+    test_lines = eval_lines if test_lines is None else test_lines
+    if train_lines < 1 or eval_lines < 1 or test_lines < 1:
+        raise ConfigError(f"train_lines, eval_lines and test_lines must be >= 1, got {train_lines}, {eval_lines} "
+                          f"and {test_lines}")
     files = {split: split_file(source, split) for split in SPLITS}
     os.makedirs(work, exist_ok=True)
     slices = {}
     for split, path in files.items():
-        limit = train_lines if split == "train" else eval_lines
+        limit = {"train": train_lines, "test": test_lines}.get(split, eval_lines)
         lines = read_text_lines(path, f"LM {split} split")[:limit]
         slices[split] = os.path.join(work, f"{split}.txt")
         with open(slices[split], "w", encoding="utf-8") as f:
@@ -56,12 +61,13 @@ def pick(pairs: Sequence, limit: Optional[int], how: str = "first") -> List:
 
 
 def read_pairs(raw: str, src: str = "en", tgt: str = "de", train_lines: Optional[int] = None,
-               train_pick: str = "first", eval_lines: Optional[int] = None,
-               max_words: Optional[int] = None) -> Dict[Tuple[str, str], List[str]]:
+               train_pick: str = "first", eval_lines: Optional[int] = None, max_words: Optional[int] = None,
+               test_lines: Optional[int] = None) -> Dict[Tuple[str, str], List[str]]:
     """``{(split, lang): lines}`` from ``raw/{split}.{lang}[.gz]``: pairs of at most
     ``max_words`` words a side (every split), then ``train_lines`` training pairs (``pick``)
-    and the first ``eval_lines`` valid/test pairs."""
-    for name, value in (("train_lines", train_lines), ("eval_lines", eval_lines), ("max_words", max_words)):
+    and the first ``eval_lines`` valid/test pairs (test: ``test_lines`` when given)."""
+    for name, value in (("train_lines", train_lines), ("eval_lines", eval_lines), ("test_lines", test_lines),
+                        ("max_words", max_words)):
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if not os.path.isdir(raw):
@@ -75,7 +81,7 @@ def read_pairs(raw: str, src: str = "en", tgt: str = "de", train_lines: Optional
         pairs = list(zip(src_lines, tgt_lines))
         if max_words:
             pairs = [pair for pair in pairs if max(len(side.split()) for side in pair) <= max_words]
-        limit = train_lines if split == "train" else eval_lines
+        limit = {"train": train_lines, "test": test_lines or eval_lines}.get(split, eval_lines)
         pairs = pick(pairs, limit, train_pick if split == "train" else "first")
         if not pairs:
             raise ConfigError(f"{split}: no pairs left in {raw} (after --max-words {max_words}); raise --max-words")

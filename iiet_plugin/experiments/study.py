@@ -383,7 +383,7 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
         print(f"[study] {task.report_metric} ({elapsed()})", flush=True)
     for rs in runs.values():
         for r in rs:
-            r["reported"] = reported_value(task, r, fresh)
+            r["reported"] = reported_value(task, r, fresh, task.reported_on(args))
     print(f"[study] inference speeds ({elapsed()})", flush=True)
     speeds = task.speeds([r["checkpoint"] for rs in runs.values() for r in rs])
     specs = describe_runs(task, args, models, runs)
@@ -406,13 +406,15 @@ def trained_only(task: StudyTask, runs: Dict[str, List[dict]], seconds: float) -
     return "\n".join(lines)
 
 
-def reported_value(task: StudyTask, run: dict, fresh: bool) -> float:
-    """The run's ``task.report_metric`` on its held-out split (cached in ``FOLDER/reported``);
-    its selection metric when the task has no held-out split (one rate, nothing chosen)."""
+def reported_value(task: StudyTask, run: dict, fresh: bool, split: str = "") -> float:
+    """The run's ``task.report_metric`` on its held-out split (cached in ``FOLDER/reported``
+    under the run's key and ``split``, the task's ``reported_on``: another test slice is measured
+    anew); its selection metric when the task has no held-out split (one rate, nothing chosen)."""
     if not task.report_metric:
         return run["value"]
     folder = os.path.join(os.path.dirname(run["checkpoint"]), "reported")
-    return run_once(folder, run["key"], fresh, lambda: dict(value=task.report_quality(run["checkpoint"])))["value"]
+    key = json.dumps([run["key"], split]) if split else run["key"]
+    return run_once(folder, key, fresh, lambda: dict(value=task.report_quality(run["checkpoint"])))["value"]
 
 
 def write_diagnostics(task: StudyTask, args, runs: Dict[str, List[dict]], names: List[str], fresh: bool) -> List[str]:
@@ -493,7 +495,9 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
     base_flops = specs[vanilla]["flops"]
     selection = [f"{task.metric} (rates chosen on it)"] if task.report_metric else []
     header = [task.report_metric or task.metric] + selection
-    lines = [f"## {task.name.upper()} study: {task.describe(args)}, {args.budget} {task.budget}, seeds {args.seeds}",
+    reported_on = task.reported_on(args)
+    lines = [f"## {task.name.upper()} study: {task.describe(args)}, {args.budget} {task.budget}, seeds {args.seeds}"
+             + (f"; {reported_on}" if reported_on else ""),
              "", f"| model | {header[0]} (mean ± std) | {' | '.join(selection + [''])}best {task.curve_metric} on the "
                  f"curve | plateau (gain in last {PLATEAU_TAIL:.0%}) | lr | layer evaluations | train FLOPs / "
                  f"{vanilla} | speed / {vanilla} | E-IIET plans |",

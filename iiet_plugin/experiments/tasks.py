@@ -176,6 +176,11 @@ class StudyTask(abc.ABC):
     def describe(self, args) -> str:
         return self.name
 
+    def reported_on(self, args) -> str:
+        """The held-out split ``report_metric`` is measured on, when it is no part of ``describe``
+        (the runs' setting); "" when ``describe`` says it all."""
+        return ""
+
     def devices(self, trained: Trained) -> str:
         """Where the run trained, for its record (the tools' device; a task whose log names it per
         attempt says more)."""
@@ -226,6 +231,8 @@ class FairseqStudyTask(StudyTask):
     TINY_FFN_HEADS: Tuple[int, int] = (0, 0)
     layers_help = "layers (vanilla's; see --models)"
     default_warmup = 0  # the task's --warmup-updates (inverse-sqrt schedule)
+    eval_unit = "lines"  # what --eval-lines / --test-lines count
+    test_count = 0  # test items the reported metric is measured on (prepare)
 
     def add_size_arguments(self, parser) -> None:
         ffn, heads = self.TINY_FFN_HEADS
@@ -240,13 +247,27 @@ class FairseqStudyTask(StudyTask):
                             help=f"learning-rate warm-up of every model, in updates (inverse-sqrt: lr_t = lr x "
                                  f"min(t / w, sqrt(w / t))); a model's own warm-up (--models *-warmup-300) "
                                  f"overrides it (default {self.default_warmup})")
+        parser.add_argument("--test-lines", type=int, default=0,
+                            help=f"the first N {self.eval_unit} of the test split that {self.report_metric} is "
+                                 f"reported on (default 0: --eval-lines). Training never reads the test split, so "
+                                 f"this is no part of the runs' setting: a finished study is reported again on more "
+                                 f"{self.eval_unit} with --resume, its runs reused")
 
     def check_args(self, args) -> Optional[str]:
         if args.layers < 1 or args.dim < 32 or args.dim % 32:
             return f"--layers must be >= 1 and --dim a multiple of 32, got {args.layers} and {args.dim}"
         if args.curve_interval < 0:
             return f"--curve-interval must be >= 0 (0: each epoch), got {args.curve_interval}"
+        if args.test_lines < 0:
+            return f"--test-lines must be >= 0 (0: --eval-lines), got {args.test_lines}"
         return warmup_refusal(args.warmup_updates)
+
+    def reported_on(self, args) -> str:
+        """With ``--test-lines``: how many test items the reported metric is measured on (counted
+        by ``prepare``: fewer when the split has fewer)."""
+        if not args.test_lines:
+            return ""
+        return f"{self.report_metric} on the first {self.test_count} test {self.eval_unit} (--test-lines {args.test_lines})"
 
     def warmup_setting(self, args) -> str:
         """The warm-up as part of the study's setting (its run keys), named only when it is not
@@ -326,6 +347,7 @@ class LanguageModelingTask(FairseqStudyTask):
     TOKENS_PER_SAMPLE, MAX_TOKENS = 128, 2048
     TINY_FFN_HEADS, layers_help = (128, 2), "decoder layers (vanilla's; see --models)"
     default_warmup = 50
+    eval_unit = "verses"
     corpus_layout = "train.txt, valid.txt, test.txt (or .gz), one sentence per line"
 
     def add_arguments(self, parser) -> None:
@@ -344,7 +366,9 @@ class LanguageModelingTask(FairseqStudyTask):
         self.args = args
         self.num_layers = args.layers
         self.data = binarize_lm_slice(self.corpus(args), os.path.join(work, "data"), args.train_lines,
-                                      args.eval_lines, vocab=args.vocab)
+                                      args.eval_lines, vocab=args.vocab, test_lines=args.test_lines or None)
+        with open(os.path.join(work, "data", "test.txt"), encoding="utf-8") as f:
+            self.test_count = sum(1 for _ in f)
         with open(os.path.join(self.data, "dict.txt"), encoding="utf-8") as f:
             self.vocab_size = sum(1 for _ in f) + 4  # fairseq's 4 special symbols come first
         self.common = ["--task", "language_modeling", "--user-dir", user_dir(), "--arch", "iiet_lm_tiny",
@@ -408,6 +432,7 @@ class TranslationTask(FairseqStudyTask):
     MAX_TOKENS, SENTENCE_TOKENS = 4096, 24  # tokens per side of an update; assumed subword tokens per sentence
     TINY_FFN_HEADS, layers_help = (64, 2), "encoder and decoder layers (vanilla's; see --models)"
     default_warmup = 100
+    eval_unit = "pairs"
     corpus_layout = "train.en / train.de, valid.*, test.* (or .gz), line-aligned English->German pairs"
 
     def add_arguments(self, parser) -> None:
@@ -430,7 +455,9 @@ class TranslationTask(FairseqStudyTask):
         self.num_layers = args.layers
         self.prep = os.path.join(work, "data")
         text = read_pairs(self.corpus(args), train_lines=args.train_lines, train_pick="spread",
-                          eval_lines=args.eval_lines, max_words=args.max_words or None)
+                          eval_lines=args.eval_lines, test_lines=args.test_lines or None,
+                          max_words=args.max_words or None)
+        self.test_count = len(text[("test", "en")])
         self.data = binarize_pairs(text, _fresh(self.prep), vocab=4000)
         with open(os.path.join(self.data, "dict.en.txt"), encoding="utf-8") as f:
             self.vocab_size = sum(1 for _ in f) + 4  # fairseq's 4 special symbols come first

@@ -154,6 +154,7 @@ def test_evaluations_come_from_the_core():
     (["lm", "--curve-interval", "-5"], "--curve-interval must be >= 0 (0: each epoch), got -5"),
     (["mt", "--warmup-updates", "0"], "--warmup-updates must be >= 1 (fairseq's inverse-sqrt divides by it), got 0"),
     (["mt", "--layers", "0"], "--layers must be >= 1 and --dim a multiple of 32, got 0 and 64"),
+    (["mt", "--test-lines", "-1"], "--test-lines must be >= 0 (0: --eval-lines), got -1"),
     (["lm", "--jobs", "0"], "--jobs must be >= 1"),
     (["lm", "--budget", "0"], "--budget must be >= 1"),
     (["vision", "--lrs", "x"], "--seeds/--lrs/--thresholds"),
@@ -704,3 +705,49 @@ def test_continued_runs_get_the_tools_own_resume_and_keep_the_earlier_output(tmp
     student = vision.distil(Trained("teacher.pt", ""), iiet(1), 0.3, 0.001, 1, 2, str(out), continue_run=True)
     assert calls[-1][1][-4:] == ["--resume", str(out / "last.pt"), "--output", str(out)]
     assert vision.plan_of(student.log) == "1,0" and student.log.endswith("epoch 2\n")
+
+
+def test_a_report_on_another_test_slice_is_measured_anew_and_cached(tmp_path):
+    """``reported`` caches the held-out metric under the run's key and the test slice: the same
+    slice is reused, another one (``--test-lines``) is measured again, never read from the cache."""
+    task = ArithmeticTask()
+    checkpoint = str(tmp_path / "run" / "model.pt")
+    task.value[checkpoint] = 5.0
+    run = dict(checkpoint=checkpoint, key="the run's key", value=5.0)
+    for split, measured in (("", 1), ("", 1), ("held-out score on the first 700 test items", 2),
+                            ("held-out score on the first 700 test items", 2), ("", 3)):
+        assert study.reported_value(task, run, False, split) == 4.75
+        assert len([c for c in task.calls if c[0] == "report"]) == measured
+
+
+@pytest.mark.parametrize("name", ["lm", "mt"])
+def test_test_lines_change_the_test_slice_and_nothing_a_model_reads(name, tmp_path):
+    """--test-lines: only the test split grows (to what the corpus has); the dictionaries (and the
+    MT subword model) come from the training lines, so a model trained before reads the same
+    inputs; the report names the count and the run keys (describe) do not change."""
+    shared_data(*{"lm": ("lm", "bible_web"), "mt": ("mt", "en-de")}[name])
+    lines = {"lm": "200", "mt": "1500"}[name]
+    built = {}
+    for test_lines in ("0", "60", "100000"):
+        task = TASKS[name]()
+        p = study.parser_for(task)
+        args = p.parse_args(["--work", str(tmp_path / test_lines), "--train-lines", lines, "--eval-lines", "20",
+                             "--test-lines", test_lines])
+        assert task.check_args(args) is None
+        task.prepare(args, str(tmp_path / test_lines))
+        data = tmp_path / test_lines / "data"
+        model_inputs = sorted(f for f in os.listdir(data / "bin") if f.startswith("dict")) + \
+            (["../spm.vocab"] if name == "mt" else [])  # (spm.model also records its input's path)
+        test_file = {"lm": "test.txt", "mt": "test.de"}[name]
+        built[test_lines] = dict(describe=task.describe(args), reported_on=task.reported_on(args),
+                                 count=task.test_count, test=len((data / test_file).read_text().splitlines()),
+                                 valid=(data / test_file.replace("test", "valid")).read_text(),
+                                 inputs=[(data / "bin" / f).read_bytes() for f in model_inputs])
+    default, sixty, everything = built["0"], built["60"], built["100000"]
+    assert (default["count"], default["test"], default["reported_on"]) == (20, 20, "")
+    assert (sixty["count"], sixty["test"]) == (60, 60)
+    assert sixty["reported_on"] == f"{task.report_metric} on the first 60 test {task.eval_unit} (--test-lines 60)"
+    assert 60 < everything["count"] == everything["test"] < 100000  # the whole (length-filtered) split
+    for other in (sixty, everything):
+        assert other["describe"] == default["describe"] and other["valid"] == default["valid"]
+        assert other["inputs"] == default["inputs"]
