@@ -250,8 +250,8 @@ class FairseqStudyTask(StudyTask):
         parser.add_argument("--test-lines", type=int, default=0,
                             help=f"the first N {self.eval_unit} of the test split that {self.report_metric} is "
                                  f"reported on (default 0: --eval-lines). Training never reads the test split, so "
-                                 f"this is no part of the runs' setting: a finished study is reported again on more "
-                                 f"{self.eval_unit} with --resume, its runs reused")
+                                 f"this is no part of the runs' setting: a finished study run again with it reports "
+                                 f"on more {self.eval_unit}, its runs reused")
 
     def check_args(self, args) -> Optional[str]:
         if args.layers < 1 or args.dim < 32 or args.dim % 32:
