@@ -11,7 +11,10 @@ Besides the solver options a compared model may change how it is trained:
   rate) for the driver's ``--continue-budget`` more updates, e.g. IIET from a trained vanilla;
 - ``warmup_updates``: the learning-rate warm-up of this model instead of the task's (fairseq
   tasks: ``--warmup-updates``; inverse-sqrt schedule, lr_t = lr * min(t / w, sqrt(w / t)), so a
-  longer warm-up w also keeps the rate higher later -- compare with vanilla at the same w).
+  longer warm-up w also keeps the rate higher later -- compare with vanilla at the same w);
+- ``decoder_options``: translation only, the decoder's own options (``options`` are then the
+  encoder's); None: the same solver on both sides.  ``iiet-r2-encoder`` is the form the ODE
+  Transformer and PCformer MT releases take (the ODE block in the encoder, a vanilla decoder).
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -30,6 +33,14 @@ class ModelSpec:
     start_fraction: float = 0.0
     init_from: Optional[str] = None  # a MODEL_CHOICES key
     warmup_updates: int = 0  # 0: the task's warm-up
+    decoder_options: Optional[Options] = None  # translation: the decoder's options (None: ``options``)
+
+    def side_options(self, side: str) -> Options:
+        """The options of one side of an encoder-decoder model (``"encoder"`` or ``"decoder"``);
+        a single-stack model's are ``options``."""
+        if side == "decoder" and self.decoder_options is not None:
+            return self.decoder_options
+        return self.options
 
     @property
     def slug(self) -> str:
@@ -72,6 +83,10 @@ MODEL_CHOICES: Dict[str, ModelSpec] = {
     "iiet-r2-warmup-300": ModelSpec("IIET r=2, warm-up 300 updates", iiet(2).options, warmup_updates=300),
     "iiet-r2-recipe-warmup-300": ModelSpec("IIET r=2, paper recipe, warm-up 300 updates", iiet(2).options,
                                            start_fraction=0.5, warmup_updates=300),
+    "iiet-r2-encoder": ModelSpec("IIET r=2 in the encoder only (vanilla decoder)", iiet(2).options,
+                                 decoder_options=VANILLA.options),
+    "iiet-r2-decoder": ModelSpec("IIET r=2 in the decoder only (vanilla encoder)", VANILLA.options,
+                                 decoder_options=iiet(2).options),
     "vanilla-continued": ModelSpec("vanilla, continued", VANILLA.options, init_from="vanilla"),
     "iiet-r2-from-vanilla": ModelSpec("IIET r=2 from trained vanilla", iiet(2).options, init_from="vanilla"),
     "vanilla-warmup-300-continued": ModelSpec("vanilla, warm-up 300 updates, continued", VANILLA.options,
@@ -119,10 +134,10 @@ def flags(options: Options, prefixes: Sequence[str] = ("",)) -> List[str]:
     return out
 
 
-def model_evaluations(model: ModelSpec, num_layers: int) -> int:
+def model_evaluations(model: ModelSpec, num_layers: int, side: str = "encoder") -> int:
     """Layer evaluations per forward of ``model`` on a ``num_layers``-layer task (its depth
-    multiplier applied)."""
-    return layer_evaluations(model.options, num_layers * model.depth_multiplier)
+    multiplier applied); translation: of one side's stack (``side_options``)."""
+    return layer_evaluations(model.side_options(side), num_layers * model.depth_multiplier)
 
 
 def layer_evaluations(options: Options, num_layers: int) -> int:

@@ -53,7 +53,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from ..atomic_io import atomic_write
 from ..ode.errors import ConfigError
 from .data import DATA_ENV
-from .models import STUDY_MODELS, ModelSpec, choose_models, model_evaluations, model_key
+from .models import STUDY_MODELS, ModelSpec, choose_models, model_key
 from .protocol import (PLATEAU_GAIN, PLATEAU_TAIL, choose_rate, count_text, floats, mean_std, plan_evaluations,
                        plateau_gain, sweep_table)
 from .runner import DEVICES, set_tool_device, set_tool_threads
@@ -315,7 +315,9 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
         def key_at(updates: int) -> str:
             return json.dumps([setting, model.name, model.options, model.depth_multiplier, model.start_fraction,
                                init["checkpoint"] if init else None, lr, seed, updates]
-                              + ([model.warmup_updates] if model.warmup_updates else []), sort_keys=True, default=str)
+                              + ([model.warmup_updates] if model.warmup_updates else [])
+                              + ([model.decoder_options] if model.decoder_options is not None else []),
+                              sort_keys=True, default=str)
         key = key_at(budget)
 
         def fn():
@@ -367,7 +369,9 @@ def run_study(task: StudyTask, args, models: Optional[List[ModelSpec]] = None) -
             for k, s in enumerate(seeds):
                 later.append(train_job(m, chosen[m.name], s, args.continue_budget, init=runs[start.name][k]))
                 names.append(m.name)
-    teachers = [m for m in scratch if m.solver == "iie" and not m.start_fraction and args.distill_budget]
+    # IIAD plans the iterations of the (decoder's) IIET stack: a model whose decoder does not iterate has none
+    teachers = [m for m in scratch if m.side_options("decoder").get("ode_solver", "iie") == "iie"
+                and not m.start_fraction and args.distill_budget]
     for m in teachers:
         for tau in args.tau_list:
             name = f"E-IIET (IIAD tau={tau:g})" if len(teachers) == 1 else f"E-IIET of {m.name} (IIAD tau={tau:g})"
@@ -452,13 +456,13 @@ def describe_runs(task: StudyTask, args, models: List[ModelSpec], runs: Dict[str
         if m.init_from:
             continue
         flops = task.total_flops(m, args.budget)
-        specs[m.name] = dict(evaluations=model_evaluations(m, task.num_layers), offset=0, offset_flops=0.0,
+        specs[m.name] = dict(evaluations=task.evaluations(m), offset=0, offset_flops=0.0,
                              flops=flops, model=m)
     for m in models:
         if m.init_from:
             start = specs[by_key[m.init_from].name]
             own = task.total_flops(m, args.continue_budget)
-            specs[m.name] = dict(evaluations=model_evaluations(m, task.num_layers), offset=args.budget,
+            specs[m.name] = dict(evaluations=task.evaluations(m), offset=args.budget,
                                  offset_flops=start["flops"], flops=start["flops"] + own, model=m)
     for name, rs in runs.items():
         if name not in by_name:  # E-IIET: its plan, after the teacher's budget

@@ -132,9 +132,19 @@ class StudyTask(abc.ABC):
     # would have given: the schedule must not depend on the budget (``--extend-from``).
     can_extend: bool = False
 
+    # Whether the task's model has an encoder and a decoder that take their own solvers
+    # (``ModelSpec.decoder_options``).
+    has_sides: bool = False
+
     def refuse(self, model: ModelSpec) -> Optional[str]:
         """Why this task cannot train ``model`` (None when it can); asked before any work."""
+        if model.decoder_options is not None and not self.has_sides:
+            return f"{model.name}: only the mt task has an encoder and a decoder with solvers of their own"
         return None
+
+    def evaluations(self, model: ModelSpec) -> int:
+        """Layer evaluations per forward the report shows for ``model``."""
+        return model_evaluations(model, self.num_layers)
 
     def update_flops(self, model: ModelSpec, iterations_on: bool = True) -> float:
         """Training FLOPs of one update (0 when the task does not estimate them)."""
@@ -422,8 +432,10 @@ class TranslationTask(FairseqStudyTask):
     """An iiet_transformer on en->de pairs (default: iiet_transformer_tiny, 2+2 layers, 64-d;
     ``--layers`` / ``--dim`` size it: FFN 4 x dim, one head per 32 dims); metric: sacreBLEU
     (beam 4, detokenized), the rate chosen on the valid split, reported on test; evaluations
-    counted in the decoder (what decoding repeats)."""
+    counted in the decoder (what decoding repeats).  A model may take other options in the
+    decoder than in the encoder (``ModelSpec.decoder_options``)."""
     name, metric, higher_is_better = "mt", "valid BLEU", True
+    has_sides = True
     report_metric = "test BLEU"
     default_budget, default_distill_budget, default_lrs, default_distill_lr = 400, 100, "0.01,0.02", 5e-4
     num_layers = 2
@@ -474,22 +486,28 @@ class TranslationTask(FairseqStudyTask):
                 f"valid / test pairs), iiet_transformer {args.layers}+{args.layers} layers x {args.dim}-d, "
                 f"the same solver in encoder and decoder{self.warmup_setting(args)}")
 
+    def evaluations(self, model):
+        return model_evaluations(model, self.num_layers, "decoder")
+
     def update_flops(self, model, iterations_on=True):
         """3 x forward FLOPs of an update of MAX_TOKENS source and MAX_TOKENS target tokens in
         sentences of SENTENCE_TOKENS (L): per token and encoder evaluation 2 (4 d^2 + 2 d f) + 4 L d;
         per token and decoder evaluation 2 (6 d^2 + 2 d f) + 8 L d (self- and cross-attention; the
         cross-attention keys and values, 4 d^2 per source token, once per layer: all evaluations
-        share them); 2 d V per target token for the output layer."""
+        share them); 2 d V per target token for the output layer.  Each side's evaluations are its
+        own solver's."""
         d, (f, _) = self.args.dim, self.ffn_heads()
         layers = self.num_layers * model.depth_multiplier
-        evals = model_evaluations(model, self.num_layers) if iterations_on else layers
+        encoder_evals, decoder_evals = ((model_evaluations(model, self.num_layers, side) for side in
+                                         ("encoder", "decoder")) if iterations_on else (layers, layers))
         L = self.SENTENCE_TOKENS
-        encoder = evals * (2 * (4 * d * d + 2 * d * f) + 4 * L * d)
-        decoder = evals * (2 * (6 * d * d + 2 * d * f) + 8 * L * d) + layers * 4 * d * d + 2 * d * self.vocab_size
+        encoder = encoder_evals * (2 * (4 * d * d + 2 * d * f) + 4 * L * d)
+        decoder = (decoder_evals * (2 * (6 * d * d + 2 * d * f) + 8 * L * d) + layers * 4 * d * d
+                   + 2 * d * self.vocab_size)
         return 3.0 * self.MAX_TOKENS * (encoder + decoder)
 
     def _sides(self, model: ModelSpec) -> List[str]:
-        return flags(model.options, ("encoder-", "decoder-"))
+        return flags(model.side_options("encoder"), ("encoder-",)) + flags(model.side_options("decoder"), ("decoder-",))
 
     def train(self, model, lr, seed, budget, out, init=None, continue_run=False):
         return self.fairseq_train(out, [self.data, "--task", "translation", *self.common, *self._sides(model),
@@ -605,6 +623,9 @@ class VisionTask(StudyTask):
                 "cosine, no warmup")
 
     def refuse(self, model):
+        why = super().refuse(model)
+        if why:
+            return why
         if model.start_fraction or model.init_from or model.warmup_updates:
             return (f"{model.name}: iiet-vit-train has no two-stage schedule, warm start or per-model warm-up "
                     f"in updates (fairseq tasks only)")

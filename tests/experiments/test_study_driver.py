@@ -149,6 +149,9 @@ def test_evaluations_come_from_the_core():
      "continues from vanilla-warmup-300, which must be in the list too"),
     (["vision", "--models", "vanilla,iiet-r2-recipe"], "iiet-vit-train has no two-stage schedule"),
     (["vision", "--models", "iiet-r2-warmup-300"], "per-model warm-up in updates (fairseq tasks only)"),
+    (["lm", "--models", "vanilla,iiet-r2-encoder"],
+     "IIET r=2 in the encoder only (vanilla decoder): only the mt task has an encoder and a decoder"),
+    (["vision", "--models", "iiet-r2-decoder"], "only the mt task has an encoder and a decoder with solvers"),
     (["lm", "--dim", "100"], "--dim a multiple of 32"),
     (["vision", "--diagnostics-interval", "-1"], "--diagnostics-interval must be >= 0 (0: none), got -1"),
     (["lm", "--curve-interval", "-5"], "--curve-interval must be >= 0 (0: each epoch), got -5"),
@@ -274,6 +277,64 @@ def test_lm_training_flops_per_update_count_every_layer_evaluation():
     assert task.update_flops(MODEL_CHOICES["iiet-r2"]) == 3.0 * 2048 * (12 * per_eval + head)
     assert task.update_flops(MODEL_CHOICES["vanilla-x3"]) == task.update_flops(MODEL_CHOICES["iiet-r2"])
     assert task.update_flops(MODEL_CHOICES["iiet-r2-recipe"], iterations_on=False) == vanilla
+
+
+def test_mt_models_may_iterate_one_side_and_their_flops_and_evaluations_count_each_side():
+    """iiet-r2-encoder / iiet-r2-decoder: the ODE block on one side only (the ODE Transformer and
+    PCformer MT releases iterate the encoder); fairseq's own parser reads each side's solver from
+    the flags, training FLOPs add each side's own evaluations, and the report counts the
+    decoder's (what decoding repeats)."""
+    from types import SimpleNamespace
+
+    from fairseq import options
+
+    from iiet_plugin.experiments.models import MODEL_CHOICES
+    from iiet_plugin.experiments.runner import user_dir
+    task = TASKS["mt"]()
+    task.args = SimpleNamespace(dim=128, layers=3)
+    task.num_layers, task.vocab_size = 3, 4004
+    sides = {}
+    for key in ("vanilla", "iiet-r2", "iiet-r2-encoder", "iiet-r2-decoder"):
+        argv = ["data-bin", "--task", "translation", "--user-dir", user_dir(), "--arch", "iiet_transformer_tiny",
+                *task._sides(MODEL_CHOICES[key])]
+        a = options.parse_args_and_arch(options.get_training_parser(), argv)
+        sides[key] = (a.encoder_ode_solver, a.encoder_iie_iters, a.decoder_ode_solver, a.decoder_iie_iters)
+    assert sides["vanilla"][0::2] == ("euler", "euler")
+    assert sides["iiet-r2"] == ("iie", 2, "iie", 2)
+    assert sides["iiet-r2-encoder"][0:3] == ("iie", 2, "euler")
+    assert sides["iiet-r2-decoder"][0::2] == ("euler", "iie") and sides["iiet-r2-decoder"][3] == 2
+    d, f, L, tokens = 128, 512, task.SENTENCE_TOKENS, task.MAX_TOKENS
+    encoder_eval = 2 * (4 * d * d + 2 * d * f) + 4 * L * d
+    decoder_eval = 2 * (6 * d * d + 2 * d * f) + 8 * L * d
+    vanilla = task.update_flops(MODEL_CHOICES["vanilla"])
+    assert task.update_flops(MODEL_CHOICES["iiet-r2-encoder"]) == pytest.approx(vanilla + 3.0 * tokens * 6 * encoder_eval)
+    assert task.update_flops(MODEL_CHOICES["iiet-r2-decoder"]) == pytest.approx(vanilla + 3.0 * tokens * 6 * decoder_eval)
+    assert task.update_flops(MODEL_CHOICES["iiet-r2"]) == pytest.approx(
+        vanilla + 3.0 * tokens * 6 * (encoder_eval + decoder_eval))
+    assert task.update_flops(MODEL_CHOICES["iiet-r2-encoder"], iterations_on=False) == vanilla
+    assert [task.evaluations(MODEL_CHOICES[k]) for k in ("vanilla", "iiet-r2", "iiet-r2-encoder", "iiet-r2-decoder")] \
+        == [3, 9, 3, 9]
+
+
+class TwoSidedArithmeticTask(ArithmeticTask):
+    has_sides = True
+
+
+def test_only_a_model_whose_decoder_iterates_is_an_e_iiet_teacher(tmp_path):
+    """IIAD plans the decoder's iterations: an IIET encoder under a vanilla decoder has none to
+    plan; the decoder's options are part of a side-specific model's run key."""
+    task = TwoSidedArithmeticTask()
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(tmp_path), "--seeds", "1", "--lrs", "0.1", "--thresholds", "0.3",
+                         "--models", "vanilla,iiet-r2-encoder,iiet-r2-decoder"])
+    args.command = "arith"
+    study.check(p, args, task)
+    study.run_study(task, args)
+    teachers = [c[1] for c in task.calls if c[0] == "distil"]
+    assert len(teachers) == 1 and "in_the_decoder_only" in teachers[0]
+    saved = json.loads((tmp_path / "iiet_r_2_in_the_encoder_only__vanilla_decoder_lr0.1_s1" / "result.json").read_text())
+    key = json.loads(next(v for v in saved.values() if isinstance(v, str) and v.startswith("[")))
+    assert key[2] == {"iie_iters": 2, "ode_solver": "iie"} and key[-1] == {"ode_solver": "euler"}  # encoder, decoder
 
 
 @pytest.mark.parametrize("name,default_warmup,study_warmup", [("lm", 50, None), ("mt", 100, None), ("lm", 200, 200),
