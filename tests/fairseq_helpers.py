@@ -14,6 +14,12 @@ TRAIN_FLAGS = ["--task", "language_modeling", "--tokens-per-sample", "64", "--ma
                "--optimizer", "adam", "--lr", "0.002", "--log-format", "simple", "--log-interval", "5",
                "--no-epoch-checkpoints", "--cpu", "--seed", "1", "--num-workers", "0",
                "--share-decoder-input-output-embed"]
+# fairseq-train of the tiny translation model on the real en-de slice (conftest's mt_data)
+MT_TRAIN_FLAGS = ["--task", "translation", "--arch", "iiet_transformer_tiny", "--share-all-embeddings",
+                  "--optimizer", "adam", "--lr", "0.003", "--max-tokens", "2048", "--criterion",
+                  "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--cpu", "--log-format", "simple",
+                  "--log-interval", "10", "--no-epoch-checkpoints", "--seed", "1", "--num-workers", "0",
+                  "--skip-invalid-size-inputs-valid-test"]
 
 
 def run_cli(tool, *args, cwd=None, stdin=None, timeout=300):

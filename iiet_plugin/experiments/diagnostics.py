@@ -26,11 +26,12 @@ def series_over_checkpoints(folder: str, diagnose: Callable[[str], dict]) -> Lis
 
 def run_diagnostics(folder: str, data: str, subset: str = "valid", batches: int = 4,
                     max_tokens: int = 2048) -> List[dict]:
-    """``[{"updates": U, "residual": ..., "loss_by_iteration": ..., "gradient_norms": ...}]`` of
-    every kept checkpoint of the fairseq run in ``folder`` (the same first ``batches`` batches of
-    ``subset`` each time)."""
+    """``[{"updates": U, "side": ..., "residual": ..., "loss_by_iteration": ...,
+    "gradient_norms": ...}]`` of every kept checkpoint of the fairseq run in ``folder`` (the same
+    first ``batches`` batches of ``subset`` each time), on the stack that iterates
+    (``seq.diagnostics.iterating_side``: the decoder unless only a translation model's encoder does)."""
     from ..seq.checkpoints import load_checkpoint
-    from ..seq.diagnostics import decoder_diagnostics
+    from ..seq.diagnostics import model_diagnostics
     from ..seq.influence import calibration_batches
     samples = []
 
@@ -38,7 +39,7 @@ def run_diagnostics(folder: str, data: str, subset: str = "valid", batches: int 
         models, _, task = load_checkpoint(path, arg_overrides={"data": data})
         if not samples:
             samples.extend(calibration_batches(task, subset, batches, max_tokens))
-        return decoder_diagnostics(models[0], task, samples)
+        return model_diagnostics(models[0], task, samples)
     return series_over_checkpoints(folder, diagnose)
 
 
@@ -66,6 +67,13 @@ def run_vision_diagnostics(folder: str, data: str, eval_limit: int, batches: int
     return series_over_checkpoints(folder, diagnose)
 
 
+def series_label(name: str, points: List[dict]) -> str:
+    """A model's name in the pictures and tables, with the stack measured when it is not the
+    decoder (a translation model iterating only in its encoder: ``name [encoder]``)."""
+    side = points[-1].get("side") if points else None
+    return f"{name} [{side}]" if side and side != "decoder" else name
+
+
 def plot_diagnostics(series: Dict[str, List[dict]], path: str, title: str = "",
                      loss_label: str = "valid loss (nats/token)") -> None:
     """Three panels: (a) fixed-point residual of the last iteration per layer vs updates (IIET
@@ -84,15 +92,16 @@ def plot_diagnostics(series: Dict[str, List[dict]], path: str, title: str = "",
             continue
         xs = [p["updates"] for p in points]
         layers = len(points[0]["gradient_norms"])
+        shown = series_label(name, points)
         for l in range(layers):
-            label = name if l == 0 else None
+            label = shown if l == 0 else None
             style = styles[l % len(styles)]
             measured = [(p["updates"], p["residual"][l][-1]) for p in points if p["residual"][l]]
             if measured:  # IIET checkpoints that ran iterations (not those of a vanilla warm-up)
                 axes[0].plot(*zip(*measured), color=f"C{c}", linestyle=style, label=label)
             axes[2].plot(xs, [p["gradient_norms"][l] for p in points], color=f"C{c}", linestyle=style, label=label)
         losses = points[-1]["loss_by_iteration"]
-        axes[1].plot(range(len(losses)), losses, marker="o", color=f"C{c}", label=name)
+        axes[1].plot(range(len(losses)), losses, marker="o", color=f"C{c}", label=shown)
     axes[0].set(xlabel="updates", ylabel="||y(r) - y(r-1)|| / ||y(r) - y||", title="fixed-point residual, last iteration")
     axes[1].set(xlabel="iterations i run in every layer", ylabel=loss_label,
                 title="loss when stopping after iteration i (final)")
@@ -108,7 +117,8 @@ def plot_diagnostics(series: Dict[str, List[dict]], path: str, title: str = "",
 
 def summary_lines(series: Dict[str, List[dict]], loss_label: str = "valid loss (nats/token)") -> List[str]:
     """Markdown rows: per model, the last-iteration residual per layer at the first and last
-    kept checkpoint, and the final loss after each iteration count."""
+    kept checkpoint, and the final loss after each iteration count (``series_label``: the stack
+    measured, where not the decoder)."""
     lines = ["| model | residual of the last iteration per layer (first → last checkpoint) "
              f"| {loss_label} stopping after iteration 0, 1, ... (final) | gradient norm per layer (final) |",
              "|---|---|---|---|"]
@@ -123,5 +133,5 @@ def summary_lines(series: Dict[str, List[dict]], loss_label: str = "valid loss (
             if last["residual"] and last["residual"][0] else "–"
         losses = ", ".join(f"{x:.3f}" for x in last["loss_by_iteration"])
         grads = ", ".join(f"{g:.3g}" for g in last["gradient_norms"])
-        lines.append(f"| {name} | {residual} | {losses} | {grads} |")
+        lines.append(f"| {series_label(name, points)} | {residual} | {losses} | {grads} |")
     return lines

@@ -533,7 +533,10 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
         lines += [f"Diagnostics (seed {args.seed_list[0]}, {os.path.join(args.work, 'diagnostics.png')}): the fixed-point "
                   "residual ||y(i) - y(i-1)|| / ||y(i) - y|| of each layer's last iteration, the held-out loss "
                   f"({task.diagnostics_loss}) when every layer stops after iteration i, and gradient norms per "
-                  f"layer, on {task.diagnostics_batches}.", "", *diagnostics, ""]
+                  f"layer, on {task.diagnostics_batches}"
+                  + ("; a model marked [encoder] iterates in its encoder only, and these are its encoder's layers "
+                     "(the loss is the decoder's either way)" if any("[encoder]" in row for row in diagnostics) else "")
+                  + ".", "", *diagnostics, ""]
     lines += [
               f"Learning curves ({task.curve_metric} at every validation, mean and seed band): "
               f"{os.path.join(args.work, 'curves.png')}, vs training FLOPs: "

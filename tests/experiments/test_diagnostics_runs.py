@@ -2,7 +2,7 @@
 keeps a checkpoint every 2 updates, diagnosed on real validation batches."""
 import torch
 
-from fairseq_helpers import TRAIN_FLAGS, USER_DIR, run_cli
+from fairseq_helpers import MT_TRAIN_FLAGS, TRAIN_FLAGS, USER_DIR, run_cli
 from iiet_plugin.experiments.diagnostics import kept_checkpoints, plot_diagnostics, run_diagnostics, summary_lines
 
 
@@ -79,3 +79,47 @@ def test_translation_task_sizes_keeps_checkpoints_and_reports_test_bleu(tmp_path
     assert 0.0 <= test_bleu <= 100.0 and (tmp_path / "run" / "checkpoint_last.pt.test.txt").exists()
     assert task.update_flops(model) == 3 * task.update_flops(model, iterations_on=False) \
         - 2 * 3.0 * task.MAX_TOKENS * (2 * 96 * task.vocab_size + 4 * 96 * 96)  # output layer and cross k/v once
+
+
+def test_a_translation_model_iterating_in_its_encoder_only_is_diagnosed_on_its_encoder(mt_data, tmp_path):
+    """``iiet-r2-encoder`` (IIET r=2 encoder, vanilla decoder): the residuals, the stop-early
+    losses and the gradient norms are the encoder's; a model iterating in both is measured on
+    its decoder."""
+    from iiet_plugin.seq.checkpoints import load_checkpoint
+    from iiet_plugin.seq.diagnostics import iterating_side, model_diagnostics
+    from iiet_plugin.seq.influence import calibration_batches
+    save = tmp_path / "enc"
+    run_cli("fairseq-train", str(mt_data / "bin"), "--user-dir", USER_DIR, *MT_TRAIN_FLAGS, "--encoder-ode-solver", "iie",
+            "--encoder-iie-iters", "2", "--decoder-ode-solver", "euler", "--max-update", "4",
+            "--save-interval-updates", "2", "--keep-interval-updates", "-1", "--save-dir", str(save),
+            "--no-save-optimizer-state")
+    series = run_diagnostics(str(save), str(mt_data / "bin"), batches=2)
+    assert [p["updates"] for p in series] == [2, 4] and all(p["side"] == "encoder" for p in series)
+    last = series[-1]
+    models, _, task = load_checkpoint(kept_checkpoints(str(save))[-1][1], arg_overrides={"data": str(mt_data / "bin")})
+    model = models[0].eval()
+    assert len(last["residual"]) == len(model.encoder.layers) and all(len(row) == 2 for row in last["residual"])
+    assert len(last["gradient_norms"]) == len(model.encoder.layers) and all(g > 0 for g in last["gradient_norms"])
+    assert len(last["loss_by_iteration"]) == 3
+
+    # stopping after iteration 0 is the encoder run as vanilla: the decoder's NLL with that plan
+    samples = calibration_batches(task, "valid", 2, 2048)
+    model.encoder.set_plan(type(model.encoder.plan())((0,) * len(model.encoder.layers)))
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for sample in samples:
+            lprobs = model.get_normalized_probs(model(**sample["net_input"]), log_probs=True)
+            keep = sample["target"].ne(task.target_dictionary.pad())
+            total -= lprobs[keep].gather(-1, sample["target"][keep].unsqueeze(-1)).sum().item()
+            count += int(keep.sum())
+    assert abs(last["loss_by_iteration"][0] - total / count) < 1e-4
+    assert abs(last["loss_by_iteration"][0] - last["loss_by_iteration"][-1]) > 1e-6  # the iterations count
+
+    assert summary_lines({"IIET r=2 encoder": series})[2].startswith("| IIET r=2 encoder [encoder] | ")
+    model.encoder.set_plan(model.encoder.configured_plan)
+    assert iterating_side(model) == "encoder" and model_diagnostics(model, task, samples[:1], "decoder")["side"] == "decoder"
+    both = tmp_path / "both"
+    run_cli("fairseq-train", str(mt_data / "bin"), "--user-dir", USER_DIR, *MT_TRAIN_FLAGS, "--encoder-ode-solver", "iie",
+            "--decoder-ode-solver", "iie", "--max-update", "1", "--save-dir", str(both), "--no-save-optimizer-state")
+    models, _, _ = load_checkpoint(str(both / "checkpoint_last.pt"), arg_overrides={"data": str(mt_data / "bin")})
+    assert iterating_side(models[0]) == "decoder"

@@ -9,13 +9,8 @@ import pytest
 import torch
 
 from conftest import ROOT
-from fairseq_helpers import USER_DIR, run_cli
+from fairseq_helpers import MT_TRAIN_FLAGS, USER_DIR, run_cli
 
-MT_FLAGS = ["--task", "translation", "--arch", "iiet_transformer_tiny", "--share-all-embeddings",
-            "--optimizer", "adam", "--lr", "0.003", "--max-tokens", "2048", "--criterion",
-            "label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--cpu", "--log-format", "simple",
-            "--log-interval", "10", "--no-epoch-checkpoints", "--seed", "1", "--num-workers", "0",
-            "--skip-invalid-size-inputs-valid-test"]
 BLEU_FLAGS = ["--eval-bleu", "--eval-bleu-detok", "space", "--eval-bleu-remove-bpe", "sentencepiece",
               "--eval-bleu-args", '{"beam": 2, "max_len_a": 1.2, "max_len_b": 5}',
               "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric"]
@@ -24,7 +19,7 @@ BLEU_FLAGS = ["--eval-bleu", "--eval-bleu-detok", "space", "--eval-bleu-remove-b
 @pytest.fixture(scope="module")
 def mt_checkpoint(mt_data):
     save = mt_data / "iiet"
-    out = run_cli("fairseq-train", str(mt_data / "bin"), "--user-dir", USER_DIR, *MT_FLAGS, *BLEU_FLAGS,
+    out = run_cli("fairseq-train", str(mt_data / "bin"), "--user-dir", USER_DIR, *MT_TRAIN_FLAGS, *BLEU_FLAGS,
                   "--encoder-ode-solver", "iie", "--decoder-ode-solver", "iie", "--decoder-iie-iters", "1",
                   "--max-update", "40", "--save-dir", str(save))
     assert re.search(r"valid on 'valid' subset .*\| bleu [0-9.]+", out), out[-3000:]
@@ -47,7 +42,7 @@ def test_generate_beam_and_sacrebleu(mt_data, mt_checkpoint, tmp_path):
 
 @pytest.mark.parametrize("solver", ["rk2", "pc"])
 def test_other_decoder_solvers_train_and_translate(mt_data, tmp_path, solver):
-    run_cli("fairseq-train", str(mt_data / "bin"), "--user-dir", USER_DIR, *MT_FLAGS, "--decoder-ode-solver",
+    run_cli("fairseq-train", str(mt_data / "bin"), "--user-dir", USER_DIR, *MT_TRAIN_FLAGS, "--decoder-ode-solver",
             solver, "--encoder-ode-solver", "euler", "--max-update", "5", "--save-dir", str(tmp_path))
     out = run_cli("fairseq-generate", str(mt_data / "bin"), "--user-dir", USER_DIR, "--path",
                   str(tmp_path / "checkpoint_last.pt"), "--beam", "3", "--post-process", "sentencepiece",
@@ -80,7 +75,7 @@ def test_checkpoint_loads_weights_only(mt_checkpoint):
 
 
 def test_iiad_translation_distils_the_decoder_plan(mt_data, mt_checkpoint, tmp_path):
-    flags = [f for f in MT_FLAGS if f not in ("--task", "translation")]
+    flags = [f for f in MT_TRAIN_FLAGS if f not in ("--task", "translation")]
     out = run_cli("fairseq-train", str(mt_data / "bin"), "--user-dir", USER_DIR, *flags, "--task", "iiad_translation",
                   "--teacher-path", str(mt_checkpoint), "--criterion", "iiad_distillation", "--label-smoothing", "0.1",
                   "--encoder-ode-solver", "iie", "--decoder-ode-solver", "iie", "--decoder-iie-iters", "1",
