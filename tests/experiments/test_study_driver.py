@@ -476,6 +476,27 @@ def test_a_work_folder_of_another_setting_is_refused(tmp_path):
     assert sorted(os.listdir(work)) == ["setting.txt"] and (work / "setting.txt").read_text() == setting
 
 
+def test_a_work_folder_whose_setting_was_written_in_an_earlier_wording_is_the_same_setting(tmp_path):
+    """The MT setting once read "the same solver in encoder and decoder"; it now says a model may
+    be named for one side.  The runs are the same, so a folder with the earlier text is reused,
+    and a folder of another setting in the earlier wording is still refused."""
+    task = TASKS["mt"]()
+    work = tmp_path / "w"
+    work.mkdir()
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(work)])
+    study.check(p, args, task)
+    setting = study.study_setting(task, args)
+    assert "the same solver in encoder and decoder unless a model is named for one side" in setting
+    earlier = setting.replace(" unless a model is named for one side", "")
+    (work / "setting.txt").write_text(earlier, encoding="utf-8")
+    assert study.work_setting(str(work)) == setting
+    study.check(p, p.parse_args(["--work", str(work)]), task)  # no refusal
+    (work / "setting.txt").write_text(earlier.replace("budgets 400", "budgets 800"), encoding="utf-8")
+    with pytest.raises(SystemExit):
+        study.check(p, p.parse_args(["--work", str(work)]), task)
+
+
 def test_a_reused_run_without_kept_checkpoints_is_reported_not_cached(tmp_path, capsys):
     """A run trained without the interval option and reused by a study that asks for diagnostics
     has none: the study says so and caches nothing, so the run is diagnosed once retrained."""
