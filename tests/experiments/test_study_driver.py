@@ -452,16 +452,22 @@ def test_the_device_reaches_every_tool_and_cuda_without_a_gpu_is_refused(tmp_pat
     assert not work.exists()
 
 
-def test_a_work_folder_of_another_setting_is_refused(tmp_path):
-    """Run folders are named by model, rate and seed only: a study of another setting (here
-    another warm-up) in a folder that holds runs would retrain over them, so it is refused
-    before any work, and the folder is left as it was."""
-    task = TASKS["lm"]()
+def _default_study_in_new_folder(task_name, tmp_path):
+    """(task, parser, checked default arguments, work folder) of a study in a new folder."""
+    task = TASKS[task_name]()
     work = tmp_path / "w"
     work.mkdir()
     p = study.parser_for(task)
     args = p.parse_args(["--work", str(work)])
     study.check(p, args, task)
+    return task, p, args, work
+
+
+def test_a_work_folder_of_another_setting_is_refused(tmp_path):
+    """Run folders are named by model, rate and seed only: a study of another setting (here
+    another warm-up) in a folder that holds runs would retrain over them, so it is refused
+    before any work, and the folder is left as it was."""
+    task, p, args, work = _default_study_in_new_folder("lm", tmp_path)
     setting = study.study_setting(task, args)
     assert setting == f"{task.describe(args)}; budgets 200 updates, 50 continued, 60 distilled"
     (work / "setting.txt").write_text(setting, encoding="utf-8")
@@ -480,12 +486,7 @@ def test_a_work_folder_whose_setting_was_written_in_an_earlier_wording_is_the_sa
     """The MT setting once read "the same solver in encoder and decoder"; it now says a model may
     be named for one side.  The runs are the same, so a folder with the earlier text is reused,
     and a folder of another setting in the earlier wording is still refused."""
-    task = TASKS["mt"]()
-    work = tmp_path / "w"
-    work.mkdir()
-    p = study.parser_for(task)
-    args = p.parse_args(["--work", str(work)])
-    study.check(p, args, task)
+    task, p, args, work = _default_study_in_new_folder("mt", tmp_path)
     setting = study.study_setting(task, args)
     assert "the same solver in encoder and decoder unless a model is named for one side" in setting
     earlier = setting.replace(" unless a model is named for one side", "")
