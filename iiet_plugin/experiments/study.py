@@ -254,22 +254,7 @@ def work_setting(work: str) -> Optional[str]:
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return reworded_setting(f.read().strip())
-
-
-# Settings written before the wording changed, and the same setting as it reads now (the runs
-# are the same: only the description moved on).
-SETTING_REWORDINGS = [
-    (re.compile(r"the same solver in encoder and decoder(?! unless)"),
-     "the same solver in encoder and decoder unless a model is named for one side"),
-]
-
-
-def reworded_setting(text: str) -> str:
-    """``text`` (a ``setting.txt``) in the current wording (``SETTING_REWORDINGS``)."""
-    for old, new in SETTING_REWORDINGS:
-        text = old.sub(new, text)
-    return text
+        return f.read().strip()
 
 
 class Lanes:

@@ -484,7 +484,7 @@ class TranslationTask(FairseqStudyTask):
         words = f" of <= {args.max_words} words a side" if args.max_words else ""
         return (f"{self.corpus_label(args, 'English->German')} ({args.train_lines} training pairs{words}, sacreBLEU on {args.eval_lines} "
                 f"valid / test pairs), iiet_transformer {args.layers}+{args.layers} layers x {args.dim}-d, "
-                f"the same solver in encoder and decoder unless a model is named for one side{self.warmup_setting(args)}")
+                f"the same solver in encoder and decoder{self.warmup_setting(args)}")
 
     def evaluations(self, model):
         return model_evaluations(model, self.num_layers, "decoder")

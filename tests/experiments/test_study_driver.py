@@ -452,22 +452,28 @@ def test_the_device_reaches_every_tool_and_cuda_without_a_gpu_is_refused(tmp_pat
     assert not work.exists()
 
 
-def _default_study_in_new_folder(task_name, tmp_path):
-    """(task, parser, checked default arguments, work folder) of a study in a new folder."""
-    task = TASKS[task_name]()
-    work = tmp_path / "w"
-    work.mkdir()
-    p = study.parser_for(task)
-    args = p.parse_args(["--work", str(work)])
-    study.check(p, args, task)
-    return task, p, args, work
+def test_the_setting_text_in_every_run_key_keeps_its_wording():
+    """A study's setting text is part of every run's key (and of ``setting.txt``): reworded, it
+    would make a rerun with ``--resume`` empty and retrain every earlier run of that setting (it
+    did once, for an MT run).  Say more in the report, never in this text."""
+    task = TASKS["mt"]()
+    args = study.parser_for(task).parse_args(["--layers", "3", "--dim", "128", "--train-lines", "30000",
+                                              "--warmup-updates", "300"])
+    assert task.describe(args) == (
+        "English->German (30000 training pairs of <= 15 words a side, sacreBLEU on 300 valid / test pairs), "
+        "iiet_transformer 3+3 layers x 128-d, the same solver in encoder and decoder, warm-up 300 updates")
 
 
 def test_a_work_folder_of_another_setting_is_refused(tmp_path):
     """Run folders are named by model, rate and seed only: a study of another setting (here
     another warm-up) in a folder that holds runs would retrain over them, so it is refused
     before any work, and the folder is left as it was."""
-    task, p, args, work = _default_study_in_new_folder("lm", tmp_path)
+    task = TASKS["lm"]()
+    work = tmp_path / "w"
+    work.mkdir()
+    p = study.parser_for(task)
+    args = p.parse_args(["--work", str(work)])
+    study.check(p, args, task)
     setting = study.study_setting(task, args)
     assert setting == f"{task.describe(args)}; budgets 200 updates, 50 continued, 60 distilled"
     (work / "setting.txt").write_text(setting, encoding="utf-8")
@@ -480,22 +486,6 @@ def test_a_work_folder_of_another_setting_is_refused(tmp_path):
         assert f"--work {work} holds the runs of another setting ({setting})" in proc.stderr
         assert named in proc.stderr and "give it its own --work" in proc.stderr
     assert sorted(os.listdir(work)) == ["setting.txt"] and (work / "setting.txt").read_text() == setting
-
-
-def test_a_work_folder_whose_setting_was_written_in_an_earlier_wording_is_the_same_setting(tmp_path):
-    """The MT setting once read "the same solver in encoder and decoder"; it now says a model may
-    be named for one side.  The runs are the same, so a folder with the earlier text is reused,
-    and a folder of another setting in the earlier wording is still refused."""
-    task, p, args, work = _default_study_in_new_folder("mt", tmp_path)
-    setting = study.study_setting(task, args)
-    assert "the same solver in encoder and decoder unless a model is named for one side" in setting
-    earlier = setting.replace(" unless a model is named for one side", "")
-    (work / "setting.txt").write_text(earlier, encoding="utf-8")
-    assert study.work_setting(str(work)) == setting
-    study.check(p, p.parse_args(["--work", str(work)]), task)  # no refusal
-    (work / "setting.txt").write_text(earlier.replace("budgets 400", "budgets 800"), encoding="utf-8")
-    with pytest.raises(SystemExit):
-        study.check(p, p.parse_args(["--work", str(work)]), task)
 
 
 def test_a_reused_run_without_kept_checkpoints_is_reported_not_cached(tmp_path, capsys):
