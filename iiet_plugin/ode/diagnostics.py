@@ -22,12 +22,17 @@ from .solvers import IIESolver, ODESolver
 from .stack import plan_of, set_plan
 
 
+def iterates_to_fixed_point(solvers: Sequence[ODESolver]) -> bool:
+    """Whether every layer of a stack is an IIET layer (its evaluations are fixed-point iterates)."""
+    return all(isinstance(s, IIESolver) for s in solvers)
+
+
 def fixed_point_residuals(model: nn.Module, solvers: Sequence[ODESolver], batches: Iterable,
                           run: Callable) -> List[List[float]]:
     """``rho[l][i - 1]`` (see the module) over ``batches``; ``run(batch, recorder)`` as for
     ``influence.measure_update_scores``.  Only IIET layers iterate toward a fixed point: for a
     stack with any other solver (RK / PC stages are no iterates) every row is empty."""
-    if not all(isinstance(s, IIESolver) for s in solvers):
+    if not iterates_to_fixed_point(solvers):
         return [[] for _ in solvers]
     return measure_update_scores(model, solvers, batches, run)
 

@@ -5,8 +5,7 @@ loss when every layer of it stops after iteration i, and the gradient norm per l
 on the side that iterates (``iterating_side``)."""
 from typing import Optional, Sequence
 
-from ..ode.diagnostics import stack_diagnostics
-from ..ode.solvers import IIESolver
+from ..ode.diagnostics import iterates_to_fixed_point, stack_diagnostics
 from .influence import decoder_token_mask
 
 SIDES = ("encoder", "decoder")
@@ -14,7 +13,7 @@ SIDES = ("encoder", "decoder")
 
 def _runs_iiet(stack) -> bool:
     solvers = stack.solvers() if hasattr(stack, "solvers") else []
-    return bool(solvers) and all(isinstance(s, IIESolver) for s in solvers)
+    return bool(solvers) and iterates_to_fixed_point(solvers)
 
 
 def iterating_side(model) -> str:
