@@ -500,8 +500,9 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
     selection = [f"{task.metric} (rates chosen on it)"] if task.report_metric else []
     header = [task.report_metric or task.metric] + selection
     reported_on = task.reported_on(args)
+    note = task.setting_note([spec["model"] for spec in specs.values() if spec["model"] is not None])
     lines = [f"## {task.name.upper()} study: {task.describe(args)}, {args.budget} {task.budget}, seeds {args.seeds}"
-             + (f"; {reported_on}" if reported_on else ""),
+             + "".join(f"; {text}" for text in (note, reported_on) if text),
              "", f"| model | {header[0]} (mean ± std) | {' | '.join(selection + [''])}best {task.curve_metric} on the "
                  f"curve | plateau (gain in last {PLATEAU_TAIL:.0%}) | lr | layer evaluations | train FLOPs / "
                  f"{vanilla} | speed / {vanilla} | E-IIET plans |",
@@ -516,11 +517,12 @@ def report(task, args, runs, specs, chosen, sweeps, speeds, seconds, diagnostics
         gain = statistics.mean(gains) if gains else float("nan")
         plateau = "–" if gain != gain else f"{'yes' if gain < PLATEAU_GAIN else 'no'} ({gain:.1%})"
         flops = f"{spec['flops'] / base_flops:.2f}" if spec["flops"] and base_flops else "–"
+        evaluations = task.evaluations_cell(spec["model"]) if spec["model"] else count_text(spec["evaluations"])
         metrics = [mean_std([r["reported"] for r in rs], task.digits)]
         if selection:
             metrics.append(mean_std([r["value"] for r in rs], task.digits))
         lines.append(f"| {name} | {' | '.join(metrics)} | {best_cell} | {plateau} | "
-                     f"{chosen[name]:g} | {count_text(spec['evaluations'])} | {flops} | {speed:.2f} | {plans} |")
+                     f"{chosen[name]:g} | {evaluations} | {flops} | {speed:.2f} | {plans} |")
     held_out = (f"; the reported {task.report_metric} is on a split no rate was chosen on" if task.report_metric
                 else f"; {task.metric} is reported on the split it is measured on, so the grid has one rate")
     lines += ["", f"Learning rate per model: chosen on seed {args.seed_list[0]} by {task.metric} from the grid "

@@ -15,7 +15,7 @@ from ..ode.errors import ConfigError
 from .corpora import binarize_lm_slice, binarize_pairs, read_pairs
 from .data import corpus_dir
 from .models import ModelSpec, flags, model_evaluations
-from .protocol import warmup_refusal
+from .protocol import count_text, warmup_refusal
 from .runner import device_name, fairseq_device_flags, run_tool, user_dir
 from .timing import round_robin_times
 
@@ -145,6 +145,15 @@ class StudyTask(abc.ABC):
     def evaluations(self, model: ModelSpec) -> int:
         """Layer evaluations per forward the report shows for ``model``."""
         return model_evaluations(model, self.num_layers)
+
+    def evaluations_cell(self, model: ModelSpec) -> str:
+        """The report's "layer evaluations" cell for ``model`` (``evaluations``)."""
+        return count_text(self.evaluations(model))
+
+    def setting_note(self, models: List[ModelSpec]) -> str:
+        """Words the report's heading adds to ``describe`` for these models ("" for none).  Kept
+        out of ``describe``, whose text is part of every run key."""
+        return ""
 
     def update_flops(self, model: ModelSpec, iterations_on: bool = True) -> float:
         """Training FLOPs of one update (0 when the task does not estimate them)."""
@@ -488,6 +497,16 @@ class TranslationTask(FairseqStudyTask):
 
     def evaluations(self, model):
         return model_evaluations(model, self.num_layers, "decoder")
+
+    def evaluations_cell(self, model):
+        """The decoder's count; both sides' (``9 encoder, 3 decoder``) where they differ."""
+        encoder, decoder = (model_evaluations(model, self.num_layers, side) for side in ("encoder", "decoder"))
+        return count_text(decoder) if encoder == decoder else f"{encoder} encoder, {decoder} decoder"
+
+    def setting_note(self, models):
+        if not any(m.decoder_options is not None for m in models):
+            return ""
+        return "a model named for one side iterates on that side only (its other side is vanilla)"
 
     def update_flops(self, model, iterations_on=True):
         """3 x forward FLOPs of an update of MAX_TOKENS source and MAX_TOKENS target tokens in

@@ -283,7 +283,7 @@ def test_mt_models_may_iterate_one_side_and_their_flops_and_evaluations_count_ea
     """iiet-r2-encoder / iiet-r2-decoder: the ODE block on one side only (the ODE Transformer and
     PCformer MT releases iterate the encoder); fairseq's own parser reads each side's solver from
     the flags, training FLOPs add each side's own evaluations, and the report counts the
-    decoder's (what decoding repeats)."""
+    decoder's (what decoding repeats), each side's where they differ, and says so in its heading."""
     from types import SimpleNamespace
 
     from fairseq import options
@@ -314,6 +314,11 @@ def test_mt_models_may_iterate_one_side_and_their_flops_and_evaluations_count_ea
     assert task.update_flops(MODEL_CHOICES["iiet-r2-encoder"], iterations_on=False) == vanilla
     assert [task.evaluations(MODEL_CHOICES[k]) for k in ("vanilla", "iiet-r2", "iiet-r2-encoder", "iiet-r2-decoder")] \
         == [3, 9, 3, 9]
+    assert [task.evaluations_cell(MODEL_CHOICES[k]) for k in ("vanilla", "iiet-r2", "iiet-r2-encoder", "iiet-r2-decoder")] \
+        == ["3", "9", "9 encoder, 3 decoder", "3 encoder, 9 decoder"]
+    assert task.setting_note([MODEL_CHOICES["vanilla"], MODEL_CHOICES["iiet-r2"]]) == ""
+    assert "named for one side iterates on that side only" in task.setting_note(
+        [MODEL_CHOICES["vanilla"], MODEL_CHOICES["iiet-r2-decoder"]])
 
 
 class TwoSidedArithmeticTask(ArithmeticTask):
