@@ -15,6 +15,9 @@ Besides the solver options a compared model may change how it is trained:
 - ``decoder_options``: translation only, the decoder's own options (``options`` are then the
   encoder's); None: the same solver on both sides.  ``iiet-r2-encoder`` is the form the ODE
   Transformer and PCformer MT releases take (the ODE block in the encoder, a vanilla decoder).
+  ``iiet-r2-decoder-relaxed`` damps the decoder's iterations, ``y_i = w (y + G(y_{i-1})) +
+  (1 - w) y_{i-1}`` with w = 0.5: the ablation for a decoder whose iterates oscillate (the
+  valid loss when every layer stops after iteration 0, 1, 2 goes down, up, down).
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -87,6 +90,8 @@ MODEL_CHOICES: Dict[str, ModelSpec] = {
                                  decoder_options=VANILLA.options),
     "iiet-r2-decoder": ModelSpec("IIET r=2 in the decoder only (vanilla encoder)", VANILLA.options,
                                  decoder_options=iiet(2).options),
+    "iiet-r2-decoder-relaxed": ModelSpec("IIET r=2 in the decoder only, relaxation 0.5 (vanilla encoder)",
+                                         VANILLA.options, decoder_options=dict(iiet(2).options, iie_relaxation=0.5)),
     "vanilla-continued": ModelSpec("vanilla, continued", VANILLA.options, init_from="vanilla"),
     "iiet-r2-from-vanilla": ModelSpec("IIET r=2 from trained vanilla", iiet(2).options, init_from="vanilla"),
     "vanilla-warmup-300-continued": ModelSpec("vanilla, warm-up 300 updates, continued", VANILLA.options,

@@ -294,11 +294,17 @@ def test_mt_models_may_iterate_one_side_and_their_flops_and_evaluations_count_ea
     task.args = SimpleNamespace(dim=128, layers=3)
     task.num_layers, task.vocab_size = 3, 4004
     sides = {}
-    for key in ("vanilla", "iiet-r2", "iiet-r2-encoder", "iiet-r2-decoder"):
+    relaxation = {}
+    for key in ("vanilla", "iiet-r2", "iiet-r2-encoder", "iiet-r2-decoder", "iiet-r2-decoder-relaxed"):
         argv = ["data-bin", "--task", "translation", "--user-dir", user_dir(), "--arch", "iiet_transformer_tiny",
                 *task._sides(MODEL_CHOICES[key])]
         a = options.parse_args_and_arch(options.get_training_parser(), argv)
         sides[key] = (a.encoder_ode_solver, a.encoder_iie_iters, a.decoder_ode_solver, a.decoder_iie_iters)
+        relaxation[key] = (a.encoder_iie_relaxation, a.decoder_iie_relaxation)
+    assert sides["iiet-r2-decoder-relaxed"] == sides["iiet-r2-decoder"]
+    assert relaxation["iiet-r2-decoder-relaxed"] == (1.0, 0.5) and relaxation["iiet-r2-decoder"] == (1.0, 1.0)
+    assert task.update_flops(MODEL_CHOICES["iiet-r2-decoder-relaxed"]) == task.update_flops(
+        MODEL_CHOICES["iiet-r2-decoder"])
     assert sides["vanilla"][0::2] == ("euler", "euler")
     assert sides["iiet-r2"] == ("iie", 2, "iie", 2)
     assert sides["iiet-r2-encoder"][0:3] == ("iie", 2, "euler")

@@ -7,6 +7,7 @@ from fairseq_helpers import build_mt
 
 DECODER_SETTINGS = [
     ("euler", []), ("iie", ["--decoder-iie-iters", "2"]), ("iie", ["--decoder-iie-layer-iters", "1,2"]),
+    ("iie", ["--decoder-iie-iters", "2", "--decoder-iie-relaxation", "0.5"]),
     ("rk2", ["--decoder-ode-coef", "gated"]), ("rk2", ["--decoder-ode-coef", "ema"]), ("rk4", []),
     ("pc", ["--decoder-pc-predictor", "rk2"]), ("pc", ["--decoder-pc-predictor", "rk4"]),
 ]
@@ -127,3 +128,12 @@ def test_bad_options_fail_at_build(flags, match):
 def test_bad_solver_rejected_by_the_parser():
     with pytest.raises(SystemExit):
         build_mt("--decoder-ode-solver", "rk3")
+
+
+def test_each_side_keeps_its_own_relaxation():
+    """``--decoder-iie-relaxation`` damps the decoder's iterations only (the study's
+    ``iiet-r2-decoder-relaxed``); the encoder keeps its own (here the default, none)."""
+    model, _ = _model("iie", ["--decoder-iie-iters", "2", "--decoder-iie-relaxation", "0.5"],
+                      encoder=("iie", "--encoder-iie-iters", "2"))
+    assert [layer.ode.relaxation for layer in model.decoder.layers] == [0.5] * len(model.decoder.layers)
+    assert [layer.ode.relaxation for layer in model.encoder.layers] == [1.0] * len(model.encoder.layers)
